@@ -1,0 +1,20 @@
+"""Training data: melt-quench protocols run in LAMMPS, stored as HDF5 datasets."""
+
+from .build import make_dataset
+from .dataset import AmorphousDataset, held_out
+from .meltquench import PROPERTY_UNITS, Sample, run_protocol, sample_size
+from .protocols import PROTOCOLS, Protocol, Stage, get_protocol
+
+__all__ = [
+    "PROPERTY_UNITS",
+    "PROTOCOLS",
+    "AmorphousDataset",
+    "Protocol",
+    "Sample",
+    "Stage",
+    "get_protocol",
+    "held_out",
+    "make_dataset",
+    "run_protocol",
+    "sample_size",
+]

@@ -1,0 +1,187 @@
+"""Run a :class:`~ase_amden.data.protocols.Protocol` in LAMMPS, one sample at a time."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_masses, atomic_numbers
+from ase.units import _amu
+
+from ..potentials import get_calculator, get_potential
+from ..potentials.lammps import new_instance
+from .protocols import Protocol
+
+#: Units of the properties every sample carries (analyses add more).
+PROPERTY_UNITS: dict[str, str] = {
+    "energy": "eV/atom",
+    "relaxed_energy": "eV/atom",
+    "density": "g/cm^3",
+    "number_density": "1/Å^3",
+    "melt_msd": "Å^2",
+    "cooling_rate": "K/ps",
+    "wall_time": "s",
+    "bulk_modulus": "GPa",
+    "shear_modulus": "GPa",
+    "ring_size": "Si atoms",
+}
+
+
+@dataclass
+class Sample:
+    """One finished melt-quench run.
+
+    Attributes
+    ----------
+    atoms
+        Final structure (as made, not relaxed), periodic.
+    properties
+        Scalar properties, units in :data:`PROPERTY_UNITS`.
+    arrays
+        Per-sample arrays, e.g. ``"elastic_tensor"`` (6, 6) in GPa.
+    index
+        Sample index within its dataset (seed = protocol.seed + index).
+    """
+
+    atoms: Atoms
+    properties: dict[str, float]
+    index: int
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def sample_size(protocol: Protocol, index: int) -> dict[str, int]:
+    """Element counts of sample ``index`` (drawn from the protocol's size range)."""
+    unit = sum(protocol.formula.values())
+    lo, hi = protocol.n_atoms
+    rng = np.random.default_rng(protocol.seed + index)
+    n_units = max(1, int(rng.integers(lo, hi + 1)) // unit)
+    return {el: k * n_units for el, k in protocol.formula.items()}
+
+
+def _cell_length(counts: dict[str, int], density_g_cm3: float) -> float:
+    """Edge of a cubic cell (Å) holding ``counts`` at the given mass density."""
+    mass_g = sum(atomic_masses[atomic_numbers[el]] * n for el, n in counts.items()) * _amu * 1e3
+    return (mass_g / density_g_cm3 * 1e24) ** (1.0 / 3.0)
+
+
+def _read_atoms(lmp, elements: tuple[str, ...]) -> Atoms:
+    """Current LAMMPS configuration as Atoms, ordered by atom id (orthogonal box)."""
+    boxlo, boxhi, *_ = lmp.extract_box()
+    nlocal = lmp.extract_global("nlocal")  # arrays also hold ghost atoms past nlocal
+    ids = np.asarray(lmp.numpy.extract_atom("id"))[:nlocal]
+    order = np.argsort(ids)
+    x = np.asarray(lmp.numpy.extract_atom("x"))[:nlocal][order] - np.asarray(boxlo)
+    types = np.asarray(lmp.numpy.extract_atom("type"))[:nlocal][order]
+    symbols = [elements[t - 1] for t in types]
+    atoms = Atoms(symbols, positions=x, cell=np.diag(np.subtract(boxhi, boxlo)), pbc=True)
+    atoms.wrap()
+    return atoms
+
+
+def run_protocol(protocol: Protocol, index: int) -> Sample:
+    """Make sample ``index`` of a protocol (deterministic for a given index).
+
+    Atoms are placed at random (no pair closer than 1.6 Å) in a cubic cell of the
+    protocol's density, then the stages run in order. Afterwards the structure
+    is minimised (positions only) for the relaxed energy, and the requested
+    analyses run with the same potential through ASE.
+
+    Parameters
+    ----------
+    protocol
+        The recipe.
+    index
+        Sample index; its seed is ``protocol.seed + index``.
+    """
+    start = time.perf_counter()
+    potential = get_potential(protocol.potential)
+    counts = sample_size(protocol, index)
+    seed = protocol.seed + index
+    length = _cell_length(counts, protocol.density_g_cm3)
+    dt_ps = protocol.timestep_fs * 1e-3
+    damping_ps = protocol.thermostat_damping_fs * 1e-3
+
+    lmp = new_instance()
+    try:
+        lmp.commands_list(
+            [
+                "units metal",
+                "atom_style atomic",
+                "boundary p p p",
+                "atom_modify map array sort 0 0.0",
+                f"region box block 0 {length} 0 {length} 0 {length}",
+                f"create_box {len(potential.elements)} box",
+            ]
+        )
+        for el, n in counts.items():
+            atom_type = potential.atom_types[el]
+            lmp.command(
+                f"create_atoms {atom_type} random {n} {seed * 7 + atom_type} NULL "
+                "overlap 1.6 maxtry 10000"
+            )
+        lmp.commands_list(
+            [
+                *potential.pair_commands(),
+                *potential.mass_commands(),
+                f"timestep {dt_ps}",
+                "thermo 0",
+                "compute pe all pe",
+                "variable pe equal c_pe",
+            ]
+        )
+        properties: dict[str, float] = {"cooling_rate": 0.0}
+        velocities_set = False
+        for k, stage in enumerate(protocol.stages):
+            if stage.kind == "minimize":
+                lmp.command("minimize 0 1e-6 5000 50000")
+                continue
+            if not velocities_set:
+                lmp.command(
+                    f"velocity all create {stage.temperature_K} {seed} dist gaussian mom yes rot no"
+                )
+                velocities_set = True
+            end = stage.end_temperature_K or stage.temperature_K
+            lmp.command(f"fix stage{k} all nvt temp {stage.temperature_K} {end} {damping_ps}")
+            if stage.measure_msd:
+                lmp.command(f"compute msd{k} all msd com yes")
+            lmp.command(f"run {round(stage.duration_ps / dt_ps)}")
+            if stage.measure_msd:
+                properties["melt_msd"] = float(lmp.numpy.extract_compute(f"msd{k}", 0, 1)[3])
+                lmp.command(f"uncompute msd{k}")
+            lmp.command(f"unfix stage{k}")
+            properties["cooling_rate"] = max(properties["cooling_rate"], stage.cooling_rate_K_per_ps)
+        atoms = _read_atoms(lmp, potential.elements)
+        n = len(atoms)
+        lmp.command("run 0")
+        properties["energy"] = lmp.get_thermo("pe") / n
+        lmp.command("minimize 0 1e-8 10000 100000")
+        properties["relaxed_energy"] = lmp.get_thermo("pe") / n
+        relaxed = _read_atoms(lmp, potential.elements)
+    finally:
+        lmp.close()
+
+    properties["density"] = protocol.density_g_cm3
+    properties["number_density"] = n / atoms.get_volume()
+    arrays: dict[str, np.ndarray] = {}
+    if protocol.analyses:
+        arrays.update(_analyse(relaxed, protocol, properties))
+    properties["wall_time"] = time.perf_counter() - start
+    return Sample(atoms=atoms, properties=properties, index=index, arrays=arrays)
+
+
+def _analyse(relaxed: Atoms, protocol: Protocol, properties: dict[str, float]):
+    """Elastic and ring analyses on the relaxed structure (updates ``properties``)."""
+    from ..analysis import average_ring_size, elastic_tensor, isotropic_moduli
+
+    arrays = {}
+    if "elastic" in protocol.analyses:
+        c = elastic_tensor(relaxed, get_calculator(protocol.potential), strain=0.01)
+        moduli = isotropic_moduli(c)
+        properties["bulk_modulus"] = float(moduli["K"])
+        properties["shear_modulus"] = float(moduli["G"])
+        arrays["elastic_tensor"] = np.asarray(c, dtype=float)
+    if "rings" in protocol.analyses:
+        properties["ring_size"] = float(average_ring_size(relaxed))
+    return arrays
