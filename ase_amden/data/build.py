@@ -42,7 +42,7 @@ def _existing(output: str, protocol: Protocol) -> dict[int, Atoms]:
     done: dict[int, Atoms] = {}
     if os.path.exists(output):
         ds = AmorphousDataset(output)
-        if ds.protocol and ds.protocol != protocol.to_dict():
+        if ds.protocol and Protocol.from_dict(ds.protocol) != protocol:
             raise DatasetFormatError(
                 f"{output} was made with protocol {ds.protocol.get('name')!r} and other "
                 f"settings than {protocol.name!r}; choose another --output to start a new dataset"
@@ -113,7 +113,7 @@ def make_dataset(
     os.makedirs(journal, exist_ok=True)
     if scheduler is None:
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
         client = Client(cluster)
     else:

@@ -58,10 +58,10 @@ class AmorphousDataset(Sequence):
     >>> import tempfile, os
     >>> from ase.build import bulk
     >>> atoms = bulk("Si", "diamond", a=5.43, cubic=True)
-    >>> atoms.info["energy"] = -4.3366
+    >>> atoms.info["potential_energy"] = -4.3366
     >>> path = os.path.join(tempfile.mkdtemp(), "si.h5")
-    >>> ds = AmorphousDataset.write(path, [atoms], units={"energy": "eV/atom"})
-    >>> len(ds), ds[0].get_chemical_formula(), ds[0].info["energy"]
+    >>> ds = AmorphousDataset.write(path, [atoms], units={"potential_energy": "eV/atom"})
+    >>> len(ds), ds[0].get_chemical_formula(), ds[0].info["potential_energy"]
     (1, 'Si8', -4.3366)
     """
 
@@ -245,32 +245,45 @@ class AmorphousDataset(Sequence):
 
     @classmethod
     def from_file(cls, source: str, path: str, **kwargs) -> AmorphousDataset:
-        """Convert any file ase.io reads (extxyz, ase.db, ...) into a dataset."""
-        from ase.io import read
+        """Convert any file ase.io reads (extxyz, ase.db, ...) into a dataset.
 
-        return cls.write(path, read(source, index=":"), **kwargs)
+        Properties come from ``atoms.info`` (extxyz) or the rows' key-value pairs (ase.db).
+        """
+        if source.endswith(".db"):
+            from ase.db import connect
+
+            images = []
+            for row in connect(source).select():
+                atoms = row.toatoms()
+                atoms.info.update(row.key_value_pairs)
+                atoms.info.update(row.data)
+                images.append(atoms)
+        else:
+            from ase.io import read
+
+            images = read(source, index=":")
+        return cls.write(path, images, **kwargs)
 
     def to_file(self, path: str, format: str | None = None) -> None:
-        """Write all structures with ase.io (extxyz, ase.db ``.db``, ...)."""
-        from ase.io import write
+        """Write all structures with ase.io (extxyz, ...) or to an ase.db (``.db``).
 
+        Scalar properties go to extxyz ``info`` or to the rows' key-value pairs;
+        per-sample arrays go to extxyz ``info`` as lists or to the rows' ``data``.
+        """
         images = list(self)
-        for atoms in images:  # extxyz and ase.db keep scalars; arrays go to per-atom-free info
-            for k, v in list(atoms.info.items()):
-                if isinstance(v, np.ndarray):
-                    atoms.info[k] = v.tolist() if format != "db" else v
         if path.endswith(".db") or format == "db":
             from ase.db import connect
 
             with connect(path) as db:
                 for atoms in images:
-                    scalars = {
-                        k: v for k, v in atoms.info.items() if isinstance(v, (int, float))
-                    }
-                    db.write(atoms, key_value_pairs=scalars)
+                    scalars = {k: v for k, v in atoms.info.items() if np.ndim(v) == 0}
+                    arrays = {k: v for k, v in atoms.info.items() if np.ndim(v) > 0}
+                    atoms.info = {}
+                    db.write(atoms, key_value_pairs=scalars, data=arrays)
             return
-        write(path, images, format=format)
+        from ase.io import write
 
+        write(path, images, format=format)
 
 def _check_structure(atoms: Atoms, k: int) -> None:
     if not isinstance(atoms, Atoms):

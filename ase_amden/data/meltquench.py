@@ -16,7 +16,7 @@ from .protocols import Protocol
 
 #: Units of the properties every sample carries (analyses add more).
 PROPERTY_UNITS: dict[str, str] = {
-    "energy": "eV/atom",
+    "potential_energy": "eV/atom",
     "relaxed_energy": "eV/atom",
     "density": "g/cm^3",
     "number_density": "1/Å^3",
@@ -155,7 +155,7 @@ def run_protocol(protocol: Protocol, index: int) -> Sample:
         atoms = _read_atoms(lmp, potential.elements)
         n = len(atoms)
         lmp.command("run 0")
-        properties["energy"] = lmp.get_thermo("pe") / n
+        properties["potential_energy"] = lmp.get_thermo("pe") / n
         lmp.command("minimize 0 1e-8 10000 100000")
         properties["relaxed_energy"] = lmp.get_thermo("pe") / n
         relaxed = _read_atoms(lmp, potential.elements)

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from ase_amden.data import PROTOCOLS, Protocol, Stage, get_protocol, run_protocol, sample_size
+from ase_amden.errors import UnknownNameError
+
+
+def test_sample_is_deterministic_and_physical(tiny_protocol):
+    a = run_protocol(tiny_protocol, 3)
+    b = run_protocol(tiny_protocol, 3)
+    np.testing.assert_array_equal(a.atoms.positions, b.atoms.positions)
+    atoms, props = a.atoms, a.properties
+    assert atoms.pbc.all() and 16 <= len(atoms) <= 24
+    assert props["relaxed_energy"] <= props["potential_energy"]  # minimisation lowers the energy
+    assert -4.34 < props["relaxed_energy"] < -3.5  # above diamond, bound
+    assert props["number_density"] == pytest.approx(len(atoms) / atoms.get_volume())
+    assert props["cooling_rate"] == pytest.approx(1500.0 / 0.2)
+    assert props["melt_msd"] > 0
+    frac = atoms.get_scaled_positions(wrap=False)
+    assert np.all((frac >= 0) & (frac < 1))
+
+
+def test_sizes_follow_formula_units():
+    sio2 = get_protocol("a-SiO2")
+    for i in range(20):
+        counts = sample_size(sio2, i)
+        assert counts["O"] == 2 * counts["Si"]
+        assert 78 <= counts["O"] + counts["Si"] <= 250
+
+
+def test_protocol_round_trips_through_plain_data():
+    for protocol in PROTOCOLS.values():
+        assert Protocol.from_dict(protocol.to_dict()) == protocol
+
+
+def test_anneal_protocol_cools_at_one_kelvin_per_ps():
+    rates = [s.cooling_rate_K_per_ps for s in get_protocol("a-Si-anneal").stages]
+    assert max(rates) == pytest.approx(1.0)
+
+
+def test_unknown_protocol_lists_valid_names():
+    with pytest.raises(UnknownNameError, match="a-Si-anneal"):
+        get_protocol("a-Ge")
+
+
+def test_bad_stage_is_refused():
+    with pytest.raises(ValueError, match="nvt"):
+        Stage("npt", 300.0, duration_ps=1.0)
+    with pytest.raises(ValueError, match="duration_ps"):
+        Stage("nvt", 300.0)
