@@ -1,0 +1,40 @@
+"""Analysis of structures: what validates a generated amorphous material (SPEC section 8).
+
+Every function takes one ``ase.Atoms`` or a list of them (results averaged over the list).
+The command line face is :func:`ase_amden.analysis.cli.add_analyze_parser`.
+"""
+
+from .angles import adf, bond_angles
+from .compare import compare, summary
+from .coordination import Coordination, coordination
+from .elastic import elastic_tensor, isotropic_moduli
+from .environments import environment_descriptors, environment_entropy, environment_overlap
+from .pair import rdf, structure_factor
+from .plot import plot_report
+from .relax import relax, relaxed_energies, relaxed_energy
+from .rings import average_ring_size, ring_statistics
+from .validation import as_images, largest_rmax
+
+__all__ = [
+    "Coordination",
+    "adf",
+    "as_images",
+    "average_ring_size",
+    "bond_angles",
+    "compare",
+    "coordination",
+    "elastic_tensor",
+    "environment_descriptors",
+    "environment_entropy",
+    "environment_overlap",
+    "isotropic_moduli",
+    "largest_rmax",
+    "plot_report",
+    "rdf",
+    "relax",
+    "relaxed_energies",
+    "relaxed_energy",
+    "ring_statistics",
+    "structure_factor",
+    "summary",
+]

@@ -1,0 +1,120 @@
+"""Summaries of a set of structures and comparison of a generated set with a reference."""
+
+from __future__ import annotations
+
+import numpy as np
+from ase.calculators.calculator import Calculator
+
+from .angles import adf
+from .bonds import Cutoff, covalent_cutoffs
+from .coordination import coordination
+from .environments import environment_entropy, environment_overlap
+from .pair import rdf
+from .relax import relaxed_energies
+from .rings import average_ring_size
+from .validation import Images, as_images, symbols_present
+
+#: Rings are searched only in network structures: mean coordination at most this (a-Si 4,
+#: silica 2.7); in dense packings (metallic glasses, ~12) they mean little and cost much.
+NETWORK_MAX_COORDINATION = 6.0
+
+#: AMShortcut B.5: RDF to 5 Å in 100 bins, ADF within 3 Å in 180 bins.
+RDF_RMAX, RDF_NBINS = 5.0, 100
+ADF_CUTOFF, ADF_NBINS = 3.0, 180
+
+
+def rmsd(a: np.ndarray, b: np.ndarray) -> float:
+    """Root-mean-square deviation between two curves on the same bins."""
+    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+
+def summary(
+    images: Images,
+    calculator: Calculator | str | None = None,
+    cutoff: Cutoff | None = None,
+) -> dict:
+    """Scalar descriptors of a set of structures.
+
+    Parameters
+    ----------
+    images
+        One periodic structure or a list of them.
+    calculator
+        If given (calculator or potential name), relaxed energies are included.
+    cutoff
+        Bond cutoff for coordination and rings (Å, or a per-pair mapping); default
+        1.3 times the sum of covalent radii.
+
+    Returns
+    -------
+    dict
+        ``n_structures``; ``n_atoms`` (mean); ``density`` (atoms/Å^3, mean);
+        ``coordination`` (mean); ``ring_size`` (mean, counted in the non-O atoms of an
+        oxide, else all atoms; NaN without rings or if the mean coordination exceeds
+        :data:`NETWORK_MAX_COORDINATION`, i.e. not a network); ``entropy`` (QUESTS, nats); with a
+        calculator ``energy``, ``energy_std`` and ``energies`` (per structure; relaxed,
+        positions only, eV/atom).
+
+    """
+    items = as_images(images)
+    symbols = symbols_present(items)
+    bonds = covalent_cutoffs(symbols) if cutoff is None else cutoff
+    mean_coordination = coordination(items, bonds).mean
+    network = mean_coordination <= NETWORK_MAX_COORDINATION
+    result = {
+        "n_structures": len(items),
+        "n_atoms": float(np.mean([len(a) for a in items])),
+        "density": float(np.mean([len(a) / a.cell.volume for a in items])),
+        "coordination": mean_coordination,
+        "ring_size": average_ring_size(items, cutoff) if network else float("nan"),
+        "entropy": environment_entropy(items),
+    }
+    if calculator is not None:
+        energies = relaxed_energies(items, calculator)
+        result["energy"] = float(energies.mean())
+        result["energy_std"] = float(energies.std())
+        result["energies"] = energies.tolist()
+    return result
+
+
+def compare(
+    generated: Images,
+    reference: Images,
+    calculator: Calculator | str | None = None,
+    cutoff: Cutoff | None = None,
+) -> dict:
+    """Compare generated structures with reference structures.
+
+    RDF RMSD: total g(r) of each set averaged over its structures (to 5 Å, 100 bins),
+    then the RMSD between the two curves; ADF RMSD likewise (3 Å cutoff, 180 bins, in
+    probability density per degree), as in AMShortcut B.5. Overlap: fraction of the
+    generated environments covered by the reference ones (QUESTS).
+
+    Parameters
+    ----------
+    generated, reference
+        Structures, one or a list each; cells at least 10 Å wide (RDF to 5 Å).
+    calculator
+        If given (calculator or potential name), relaxed energies are compared.
+    cutoff
+        Bond cutoff for coordination and rings, see :func:`summary`.
+
+    Returns
+    -------
+    dict
+        ``rdf_rmsd``, ``adf_rmsd`` (1/degree), ``overlap`` (0..1), and ``generated`` and
+        ``reference``: the :func:`summary` of each set.
+
+    """
+    gen, ref = as_images(generated), as_images(reference)
+    _, g_gen = rdf(gen, RDF_RMAX, RDF_NBINS)
+    _, g_ref = rdf(ref, RDF_RMAX, RDF_NBINS)
+    _, p_gen = adf(gen, ADF_CUTOFF, ADF_NBINS)
+    _, p_ref = adf(ref, ADF_CUTOFF, ADF_NBINS)
+    return {
+        "rdf_rmsd": rmsd(g_gen, g_ref),
+        "adf_rmsd": rmsd(p_gen, p_ref),
+        "overlap": environment_overlap(gen, ref),
+        "generated": summary(gen, calculator, cutoff),
+        "reference": summary(ref, calculator, cutoff),
+    }
