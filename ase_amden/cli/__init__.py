@@ -7,7 +7,10 @@ import sys
 
 from .. import __version__
 from ..errors import AmdenError
+from ..analysis.cli import add_analyze_parser
 from .dataset import add_dataset_parser
+from ..training.cli import add_train_parser
+from .generate import add_generate_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ase_amden {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_dataset_parser(sub)
+    add_train_parser(sub)
+    add_generate_parser(sub)
+    add_analyze_parser(sub)
     return parser
 
 

@@ -1,0 +1,42 @@
+"""Training: batching, losses, EMA, checkpoints, the training loop and its CLI."""
+
+from ase_amden.training.batching import Batch, collate, data_hash, element_vocabulary
+from ase_amden.training.checkpoint import (
+    LoadedCheckpoint,
+    export_for_shipping,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
+from ase_amden.training.cli import add_train_parser
+from ase_amden.training.ema import ExponentialMovingAverage
+from ase_amden.training.loss import (
+    LossTerms,
+    denoising_loss,
+    flow_matching_loss,
+    objective_loss,
+    shortcut_loss,
+)
+from ase_amden.training.trainer import TrainConfig, Trainer, train
+
+__all__ = [
+    "Batch",
+    "ExponentialMovingAverage",
+    "LoadedCheckpoint",
+    "LossTerms",
+    "TrainConfig",
+    "Trainer",
+    "add_train_parser",
+    "collate",
+    "data_hash",
+    "denoising_loss",
+    "element_vocabulary",
+    "export_for_shipping",
+    "flow_matching_loss",
+    "load_checkpoint",
+    "objective_loss",
+    "read_checkpoint",
+    "save_checkpoint",
+    "shortcut_loss",
+    "train",
+]

@@ -1,0 +1,275 @@
+"""Checkpoints: one ``torch.save``'d dict holding the weights and the model card.
+
+Layout (``format`` = :data:`~ase_amden.models.card.CHECKPOINT_FORMAT`)::
+
+    {"format": int, "card": ModelCard.to_dict(), "model": state_dict,
+     "ema": ExponentialMovingAverage.state_dict() | None,
+     "optimizer": optimizer.state_dict() | None,
+     "step": int, "epoch": int, "extra": dict}
+
+Every value is plain data (tensors, numbers, strings, lists, dicts) so that files
+load with ``torch.load(weights_only=True)``: a checkpoint cannot execute code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import ase_amden
+from ase_amden.errors import CheckpointError
+from ase_amden.models import Denoiser, DenoiserConfig
+from ase_amden.models.card import CHECKPOINT_FORMAT, ModelCard
+from ase_amden.training.ema import ExponentialMovingAverage
+
+_REQUIRED_KEYS = ("format", "card", "model", "ema", "optimizer", "step", "epoch", "extra")
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A model restored from a checkpoint.
+
+    Attributes
+    ----------
+    model
+        The denoiser in eval mode, holding the EMA weights when the checkpoint has
+        them (the weights meant for inference), else the raw weights.
+    card
+        The model card.
+    state
+        Everything needed to resume training: ``"model"`` (raw weights),
+        ``"ema"``, ``"optimizer"``, ``"step"``, ``"epoch"``, ``"extra"``.
+
+    """
+
+    model: Denoiser
+    card: ModelCard
+    state: dict[str, Any]
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: torch.nn.Module,
+    card: ModelCard,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    ema: ExponentialMovingAverage | None = None,
+    step: int = 0,
+    epoch: int = 0,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically.
+
+    The file is written to a temporary file in the same folder, flushed to disk
+    and moved over ``path`` with :func:`os.replace`, so an interruption leaves
+    either the previous checkpoint or the new one, never a truncated file.
+
+    Parameters
+    ----------
+    path
+        Destination file (conventionally ``*.pt``); parent folders are created.
+    model
+        The denoiser (raw, not DDP-wrapped, weights are stored).
+    card
+        Its model card.
+    optimizer, ema
+        Optional training state to resume from.
+    step, epoch
+        Optimiser steps and completed epochs so far.
+    extra
+        Further plain data (numbers, strings, tensors, lists, dicts).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "card": card.to_dict(),
+        "model": model.state_dict(),
+        "ema": None if ema is None else ema.state_dict(),
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
+        "step": int(step),
+        "epoch": int(epoch),
+        "extra": dict(extra or {}),
+    }
+    _atomic_save(payload, path)
+    return path
+
+
+def _atomic_save(payload: dict[str, Any], path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some platforms cannot open folders; the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
+    """Read and validate the raw checkpoint dict (no model is built).
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, not a checkpoint, of another format, or lacks keys.
+
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist; check the path.")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        raise CheckpointError(
+            f"{str(path)!r} is not an ase_amden checkpoint (torch.load failed: "
+            f"{str(err).splitlines()[0]}); pass a file written by ase_amden training."
+        ) from None
+    if not isinstance(payload, dict) or "format" not in payload:
+        raise CheckpointError(
+            f"{str(path)!r} is not an ase_amden checkpoint (no 'format' entry); "
+            "pass a file written by ase_amden training."
+        )
+    if payload["format"] != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{str(path)!r} has checkpoint format {payload['format']!r}, this ase_amden "
+            f"{ase_amden.__version__} reads format {CHECKPOINT_FORMAT}; retrain the model or "
+            "load it with the ase_amden version that wrote it."
+        )
+    missing = [key for key in _REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise CheckpointError(
+            f"{str(path)!r} lacks the entries {missing}; the file is damaged or was not "
+            "written by save_checkpoint. Retrain or restore it from a copy."
+        )
+    return payload
+
+
+def _major_minor(version: str) -> tuple[str, ...]:
+    return tuple(version.split(".")[:2])
+
+
+def load_checkpoint(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> LoadedCheckpoint:
+    """Rebuild the denoiser and its card from a checkpoint.
+
+    Parameters
+    ----------
+    path
+        A file written by :func:`save_checkpoint`.
+    device
+        Where to put the model (``"cpu"``, ``"cuda"``, a ``torch.device``).
+
+    Returns
+    -------
+    LoadedCheckpoint
+        Model in eval mode with EMA weights if stored, card, and resume state.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is not a checkpoint, has another format, lacks entries, or its
+        weights do not fit the model this ase_amden version builds from the card.
+
+    """
+    payload = read_checkpoint(path, device)
+    where = repr(str(path))
+    written = str(payload["card"].get("package_version", "")) if isinstance(
+        payload["card"], dict
+    ) else ""
+    version_hint = (
+        f" It was written by ase_amden {written}, this is {ase_amden.__version__}: load it "
+        f"with ase_amden {written} or retrain."
+        if written and _major_minor(written) != _major_minor(ase_amden.__version__)
+        else " Retrain the model or restore the file from a copy."
+    )
+    try:
+        card = ModelCard.from_dict(payload["card"])
+        model = Denoiser(DenoiserConfig(**card.model_config))
+    except (TypeError, ValueError, KeyError) as err:
+        raise CheckpointError(
+            f"checkpoint {where} has a model card this version cannot use ({err}).{version_hint}"
+        ) from None
+    weights = payload["ema"]["shadow"] if payload["ema"] is not None else payload["model"]
+    dtype = next(iter(weights.values())).dtype if weights else torch.float32
+    model = model.to(dtype=dtype)  # before loading, so float64 weights keep their precision
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise CheckpointError(
+            f"the weights in checkpoint {where} do not fit the model built from its card "
+            f"({first}).{version_hint}"
+        ) from None
+    model = model.to(device=device).eval()
+    state = {key: payload[key] for key in ("model", "ema", "optimizer", "step", "epoch", "extra")}
+    return LoadedCheckpoint(model=model, card=card, state=state)
+
+
+def export_for_shipping(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Write a small inference-only copy of a checkpoint.
+
+    The optimiser state, the raw weights and the training extras are dropped; the
+    EMA weights (raw weights if there is no EMA) are kept, in float32, as ``model``.
+
+    Parameters
+    ----------
+    src
+        Checkpoint written by :func:`save_checkpoint`.
+    dst
+        Destination file (written atomically).
+
+    Returns
+    -------
+    Path
+        ``dst``.
+
+    """
+    payload = read_checkpoint(src)
+    weights = payload["ema"]["shadow"] if payload["ema"] is not None else payload["model"]
+    shipped = {
+        "format": payload["format"],
+        "card": payload["card"],
+        "model": {
+            k: (v.float() if v.is_floating_point() else v).contiguous().clone()
+            for k, v in weights.items()
+        },
+        "ema": None,
+        "optimizer": None,
+        "step": payload["step"],
+        "epoch": payload["epoch"],
+        "extra": {},
+    }
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_save(shipped, dst)
+    return dst

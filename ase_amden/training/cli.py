@@ -1,0 +1,87 @@
+"""``ase-amden train``: train a denoiser from the command line."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ase_amden.training.trainer import TrainConfig, train
+
+_HDF5_SUFFIXES = (".h5", ".hdf5", ".he5")
+
+
+def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the ``train`` subcommand on ``subparsers`` (from ``add_subparsers``).
+
+    The handler is stored as the parser default ``handler``; call ``args.handler(args)``.
+    """
+    parser = subparsers.add_parser(
+        "train",
+        help="train a diffusion model on a dataset",
+        description="Train a denoiser on an ase_amden HDF5 dataset (its train split) or on "
+        "any structure file ase.io.read understands; writes OUT/last.pt (resumable).",
+    )
+    parser.add_argument("dataset", help="HDF5 dataset (.h5) or a file ase.io.read can read")
+    parser.add_argument("--name", required=True, help="model name stored in the model card")
+    parser.add_argument("--out", required=True, help="output folder for last.pt and log.csv")
+    parser.add_argument("--epochs", type=int, default=100, help="passes over the data")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="total optimiser steps (overrides --epochs)")
+    parser.add_argument("--batch-size", type=int, default=8, help="structures per step")
+    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
+    parser.add_argument("--hidden", type=int, default=None, help="hidden width (default 128)")
+    parser.add_argument("--layers", type=int, default=None, help="EGNN layers (default 4)")
+    parser.add_argument("--properties", default=None,
+                        help="comma-separated conditioning properties (default: all of an "
+                        "HDF5 dataset, none for other files)")
+    parser.add_argument("--ghosts", action="store_true",
+                        help="train with ghost atoms (density control at generation)")
+    parser.add_argument("--energy", action="store_true",
+                        help="energy-based variant (enables HMC denoising; slower)")
+    parser.add_argument("--checkpoint-every", type=int, default=500,
+                        help="steps between checkpoints")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                        help="continue from OUT/last.pt if it exists (default: yes)")
+    parser.set_defaults(handler=run_train)
+    return parser
+
+
+def _read_data(path: Path) -> Any:
+    if path.suffix.lower() in _HDF5_SUFFIXES:
+        from ase_amden.data import AmorphousDataset
+
+        return AmorphousDataset(path)
+    from ase.io import read
+
+    return read(path, index=":")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Handle ``ase-amden train``; print the checkpoint path and return exit status 0."""
+    model = {key: value for key, value in (("hidden", args.hidden), ("n_layers", args.layers))
+             if value is not None}
+    properties = None
+    if args.properties:
+        properties = [name.strip() for name in args.properties.split(",") if name.strip()]
+    config = TrainConfig(
+        out_dir=args.out,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        device=args.device,
+        property_names=properties,
+        model=model,
+        ghosts=args.ghosts,
+        energy=args.energy,
+    )
+    data = _read_data(Path(args.dataset))
+    path = train(data, config, args.name, resume=args.resume, verbose=not args.quiet)
+    print(path)
+    return 0

@@ -1,0 +1,273 @@
+"""Training objectives: noise prediction (AMDEN 17), flow matching, shortcut consistency.
+
+Each loss takes a clean :class:`~ase_amden.training.batching.Batch` (ghost atoms, if the
+model uses them, are already in it: see :func:`~ase_amden.training.batching.collate`),
+noises it at a per-structure time ``t ~ U(card.t_min, card.t_max)``, hides properties
+at random (so the null embedding learns the unconditional score used by
+classifier-free guidance) and compares the network output with its target. Squared
+errors are summed over the 3 position components and over the element classes, the
+element term weighted by :data:`ELEMENT_WEIGHT`, and averaged over atoms (ghosts
+included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ase_amden.diffusion.schedules import ElementSchedule, PositionSchedule, forward_noise
+from ase_amden.models.card import ModelCard
+from ase_amden.models.geometry import minimum_image, wrap_positions
+from ase_amden.training.batching import Batch
+
+#: Weight lambda of the element term, AMDEN (17).
+ELEMENT_WEIGHT = 0.5
+
+#: Step sizes d of the shortcut loss (SPEC section 5): 1/128, 1/64, ..., 1/2.
+SHORTCUT_STEP_SIZES = tuple(2.0**-k for k in range(7, 0, -1))
+
+
+@dataclass
+class LossTerms:
+    """A loss and its parts.
+
+    Attributes
+    ----------
+    total
+        Scalar to back-propagate.
+    positions, elements
+        Detached per-atom mean squared errors of the two channels of the main
+        objective (elements unweighted).
+
+    """
+
+    total: Tensor
+    positions: Tensor
+    elements: Tensor
+
+
+@dataclass
+class _Noised:
+    """A noised batch at times ``t`` and the regression targets of the objective."""
+
+    positions: Tensor
+    elements: Tensor
+    t: Tensor
+    target_x: Tensor
+    target_e: Tensor
+
+
+def _per_atom_loss(pred_x: Tensor, target_x: Tensor, pred_e: Tensor, target_e: Tensor) -> LossTerms:
+    err_x = (pred_x - target_x).square().sum(dim=-1).mean()
+    err_e = (pred_e - target_e).square().sum(dim=-1).mean()
+    return LossTerms(err_x + ELEMENT_WEIGHT * err_e, err_x.detach(), err_e.detach())
+
+
+def sample_times(
+    n: int, t_min: float, t_max: float, generator: torch.Generator, like: Tensor
+) -> Tensor:
+    """``(n,)`` diffusion times drawn from U(t_min, t_max), on ``like``'s device and dtype."""
+    u = torch.rand(n, generator=generator, device=like.device, dtype=like.dtype)
+    return t_min + (t_max - t_min) * u
+
+
+def drop_properties(mask: Tensor, p_drop: float, generator: torch.Generator) -> Tensor:
+    """Hide each given property independently with probability ``p_drop``.
+
+    Parameters
+    ----------
+    mask
+        ``(B, P)`` bool, True where a property value is given.
+    p_drop
+        Probability in ``[0, 1]`` of replacing a value by the null embedding.
+    generator
+        Torch generator on ``mask``'s device.
+
+    Returns
+    -------
+    Tensor
+        ``(B, P)`` bool mask with the dropped entries set to False.
+
+    """
+    keep = torch.rand(mask.shape, generator=generator, device=mask.device) >= p_drop
+    return mask & keep
+
+
+def _noise_eps(batch: Batch, card: ModelCard, t: Tensor, generator: torch.Generator) -> _Noised:
+    noisy = forward_noise(
+        batch.positions, batch.elements, batch.cell, batch.system_idx, t,
+        PositionSchedule(card.sigma_x_max), ElementSchedule(card.sigma_e_max), generator,
+    )
+    return _Noised(noisy.positions, noisy.elements, t, noisy.eps_x, noisy.eps_e)
+
+
+def _noise_flow(batch: Batch, card: ModelCard, t: Tensor, generator: torch.Generator) -> _Noised:
+    like = batch.positions
+    fractional = torch.rand(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    x_noise = torch.einsum("ni,nij->nj", fractional, batch.cell[batch.system_idx])
+    e_noise = card.sigma_e_max * torch.randn(
+        batch.elements.shape, generator=generator, device=like.device, dtype=like.dtype
+    )
+    velocity_x = minimum_image(batch.positions - x_noise, batch.cell, batch.system_idx)
+    velocity_e = batch.elements - e_noise
+    s = (1.0 - t)[batch.system_idx].unsqueeze(-1)
+    positions = wrap_positions(x_noise + s * velocity_x, batch.cell, batch.system_idx)
+    elements = e_noise + s * velocity_e
+    return _Noised(positions, elements, t, velocity_x, velocity_e)
+
+
+def _noise(batch: Batch, card: ModelCard, t: Tensor, generator: torch.Generator) -> _Noised:
+    return (_noise_flow if card.objective == "flow" else _noise_eps)(batch, card, t, generator)
+
+
+def objective_loss(
+    model: torch.nn.Module,
+    batch: Batch,
+    card: ModelCard,
+    *,
+    generator: torch.Generator,
+    p_drop: float = 0.1,
+) -> LossTerms:
+    """Compute the loss of ``card.objective``: denoising or flow matching."""
+    t = sample_times(batch.n_systems, card.t_min, card.t_max, generator, batch.positions)
+    noised = _noise(batch, card, t, generator)
+    mask = drop_properties(batch.property_mask, p_drop, generator)
+    step_size = torch.zeros_like(t) if card.shortcut else None
+    pred_x, pred_e = model(
+        noised.positions, noised.elements, batch.cell, batch.system_idx, t,
+        batch.properties, mask, step_size=step_size, generator=generator,
+    )
+    return _per_atom_loss(pred_x, noised.target_x, pred_e, noised.target_e)
+
+
+def denoising_loss(
+    model: torch.nn.Module,
+    batch: Batch,
+    card: ModelCard,
+    *,
+    generator: torch.Generator,
+    p_drop: float = 0.1,
+) -> LossTerms:
+    """Noise-prediction loss, AMDEN (17).
+
+    ``|eps_X - eps_X_theta|^2 + 0.5 |eps_E - eps_E_theta|^2`` per atom, with
+    ``X_t = wrap(X + sigma_x(t) eps_X)`` and ``E_t = alpha_e(t) E + sigma_e(t) eps_E``
+    (:func:`~ase_amden.diffusion.forward_noise`). For energy models the network's
+    ``forward`` returns ``eps = -sigma(t) * score`` from the autograd gradient of the
+    noise energy, built with ``create_graph`` while gradients are enabled, so this loss
+    back-propagates through the double derivative. Shortcut models get step size 0.
+
+    Parameters
+    ----------
+    model
+        The denoiser (possibly DDP-wrapped).
+    batch
+        Clean structures (with ghosts if the model uses them).
+    card
+        Supplies ``t_min``, ``t_max``, the noise scales and ``shortcut``.
+    generator
+        Source of every random number drawn here (also passed to the network for
+        its random null embeddings).
+    p_drop
+        Property dropout probability.
+
+    """
+    if card.objective != "eps":
+        raise ValueError(f"denoising_loss needs an 'eps' model card, got {card.objective!r}")
+    return objective_loss(model, batch, card, generator=generator, p_drop=p_drop)
+
+
+def flow_matching_loss(
+    model: torch.nn.Module,
+    batch: Batch,
+    card: ModelCard,
+    *,
+    generator: torch.Generator,
+    p_drop: float = 0.1,
+) -> LossTerms:
+    """Flow-matching loss (SPEC section 3, ``flow``; AMShortcut's material ODE).
+
+    With flow time ``s = 1 - t`` (``s = 0`` noise, ``s = 1`` data), noise
+    ``X_0`` uniform in the cell and ``E_0 ~ N(0, sigma_e_max^2)``:
+    ``X_s = wrap(X_0 + s d)`` with ``d = minimum_image(X_data - X_0)`` and
+    ``E_s = (1 - s) E_0 + s E_data``. The network, called at diffusion time ``t``,
+    predicts the velocity ``(d, E_data - E_0)``; a sampler integrates
+    ``x <- x + ds * v`` from ``s = 0`` (``t = 1``) to ``s = 1`` (``t = 0``).
+    Loss weights and averaging are those of :func:`denoising_loss`.
+    """
+    if card.objective != "flow":
+        raise ValueError(f"flow_matching_loss needs a 'flow' model card, got {card.objective!r}")
+    return objective_loss(model, batch, card, generator=generator, p_drop=p_drop)
+
+
+def _shortcut_velocity(
+    out_x: Tensor, out_e: Tensor, elements: Tensor, t: Tensor, d: Tensor, system_idx: Tensor,
+    card: ModelCard,
+) -> tuple[Tensor, Tensor]:
+    """Velocity ``u`` such that one step of size ``d`` is ``x_{t-d} = x_t - d u``.
+
+    ``eps`` models: the deterministic (probability-flow / DDIM) update of SPEC section 3,
+    ``u_X = sigma_x_max eps_X`` and ``u_E = (E_t - E_{t-d}) / d`` with the DDIM map
+    (end time clipped at 0). ``flow`` models: ``u = -v``.
+    """
+    if card.objective == "flow":
+        return -out_x, -out_e
+    schedule = ElementSchedule(card.sigma_e_max)
+    t_atom = t[system_idx].unsqueeze(-1)
+    d_atom = d[system_idx].unsqueeze(-1)
+    t_end = (t_atom - d_atom).clamp(min=0.0)
+    e0 = (elements - schedule.sigma(t_atom) * out_e) / schedule.alpha(t_atom)
+    e_end = schedule.alpha(t_end) * e0 + schedule.sigma(t_end) * out_e
+    return card.sigma_x_max * out_x, (elements - e_end) / d_atom
+
+
+def shortcut_loss(
+    model: torch.nn.Module,
+    batch: Batch,
+    card: ModelCard,
+    *,
+    generator: torch.Generator,
+    p_drop: float = 0.1,
+) -> LossTerms:
+    """Shortcut self-consistency loss (SPEC section 5, AMShortcut).
+
+    Per structure ``d`` is drawn from :data:`SHORTCUT_STEP_SIZES` and
+    ``t ~ U(min(2d, t_max), t_max)``; then, without gradient,
+    ``u_target = (u(x_t, t, d) + u(x'_{t-d}, t-d, d)) / 2`` with
+    ``x'_{t-d} = x_t - d u(x_t, t, d)`` (positions wrapped), and the loss is
+    ``|u_theta(x_t, t, 2d) - u_target|^2`` weighted and averaged as in
+    :func:`denoising_loss`. The model must take a step size (``card.shortcut``).
+    """
+    if not card.shortcut:
+        raise ValueError("shortcut_loss needs a model trained with shortcut=True")
+    like = batch.positions
+    choice = torch.randint(len(SHORTCUT_STEP_SIZES), (batch.n_systems,), generator=generator,
+                           device=like.device)
+    d = torch.tensor(SHORTCUT_STEP_SIZES, dtype=like.dtype, device=like.device)[choice]
+    low = torch.clamp(2.0 * d, max=card.t_max)
+    u = torch.rand(batch.n_systems, generator=generator, device=like.device, dtype=like.dtype)
+    t = low + (card.t_max - low) * u
+    noised = _noise(batch, card, t, generator)
+    mask = drop_properties(batch.property_mask, p_drop, generator)
+    idx, cell = batch.system_idx, batch.cell
+
+    def velocity(net, positions: Tensor, elements: Tensor, time: Tensor, step: Tensor):
+        out_x, out_e = net(positions, elements, cell, idx, time, batch.properties, mask,
+                           step_size=step, generator=generator)
+        return _shortcut_velocity(out_x, out_e, elements, time, step, idx, card)
+
+    # The targets use the bare module (not a DDP wrapper: one synchronised forward per
+    # backward).
+    inner = getattr(model, "module", model)
+    with torch.no_grad():
+        u1_x, u1_e = velocity(inner, noised.positions, noised.elements, t, d)
+        d_atom = d[idx].unsqueeze(-1)
+        x_mid = wrap_positions(noised.positions - d_atom * u1_x.detach(), cell, idx)
+        e_mid = noised.elements - d_atom * u1_e.detach()
+        u2_x, u2_e = velocity(inner, x_mid, e_mid, (t - d).clamp(min=0.0), d)
+        target_x = (0.5 * (u1_x + u2_x)).detach()
+        target_e = (0.5 * (u1_e + u2_e)).detach()
+    pred_x, pred_e = velocity(model, noised.positions, noised.elements, t, 2.0 * d)
+    return _per_atom_loss(pred_x, target_x, pred_e, target_e)

@@ -1,0 +1,517 @@
+"""Training loop: AdamW, gradient clipping, EMA, atomic checkpoints, exact resume, DDP."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ase import Atoms
+from tqdm.auto import tqdm
+
+import ase_amden
+from ase_amden.errors import CheckpointError
+from ase_amden.models import Denoiser, DenoiserConfig
+from ase_amden.models.card import ModelCard
+from ase_amden.training.batching import (
+    Batch,
+    check_structure,
+    collate,
+    data_hash,
+    element_vocabulary,
+    mass_density,
+    number_density,
+    property_statistics,
+)
+from ase_amden.training.checkpoint import read_checkpoint, save_checkpoint
+from ase_amden.training.distributed import DistributedContext, epoch_shard, init_distributed
+from ase_amden.training.ema import ExponentialMovingAverage
+from ase_amden.training.loss import LossTerms, objective_loss, shortcut_loss
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_OBJECTIVES = ("eps", "flow")
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of a training run.
+
+    Attributes
+    ----------
+    out_dir
+        Folder for ``last.pt`` and ``log.csv``.
+    epochs
+        Passes over the training structures (ignored when ``max_steps`` is set).
+    max_steps
+        Total optimiser steps; overrides ``epochs``.
+    batch_size
+        Structures per step and per process.
+    lr, weight_decay
+        AdamW learning rate and weight decay.
+    grad_clip
+        Largest gradient norm (None: no clipping).
+    ema_decay
+        Decay of the weight average used for inference.
+    p_drop
+        Probability of hiding each property (trains the null embedding for CFG).
+    seed
+        Seeds the weights, the data order and all training noise.
+    checkpoint_every
+        Write ``last.pt`` every this many steps (and always at the end).
+    log_every
+        Append a line to ``log.csv`` every this many steps.
+    device
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    dtype
+        ``"float32"`` or ``"float64"`` weights and tensors.
+    property_names
+        Conditioning properties (keys of ``atoms.info``); None: all properties of an
+        :class:`~ase_amden.data.AmorphousDataset`, none for a list of Atoms.
+    property_units
+        Units per property name (datasets bring their own).
+    elements
+        Element vocabulary; None: the elements of the training data, by atomic number.
+    model
+        Overrides of :class:`~ase_amden.models.DenoiserConfig` (``hidden``, ``n_layers``...).
+    ghosts
+        Train with ghost atoms up to ``rho_max`` = densest training structure times
+        ``rho_margin`` (density control at generation).
+    rho_margin
+        Safety factor on ``rho_max``.
+    energy
+        Energy-based variant (SPEC section 4; double backward, slower).
+    objective
+        ``"eps"`` (noise prediction) or ``"flow"`` (flow matching, velocity prediction).
+    shortcut
+        Add the shortcut self-consistency loss on ``shortcut_fraction`` of the steps.
+    shortcut_fraction
+        Fraction of steps with the shortcut term.
+    sigma_x_max, sigma_e_max, t_min, t_max
+        Forward-process settings (Å, dimensionless, time range).
+
+    """
+
+    out_dir: str = "runs/model"
+    epochs: int = 100
+    max_steps: int | None = None
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float | None = 1.0
+    ema_decay: float = 0.999
+    p_drop: float = 0.1
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 10
+    device: str = "auto"
+    dtype: str = "float32"
+    property_names: Sequence[str] | None = None
+    property_units: dict[str, str] = field(default_factory=dict)
+    elements: Sequence[str] | None = None
+    model: dict[str, Any] = field(default_factory=dict)
+    ghosts: bool = False
+    rho_margin: float = 1.05
+    energy: bool = False
+    objective: str = "eps"
+    shortcut: bool = False
+    shortcut_fraction: float = 0.25
+    sigma_x_max: float = 1.5
+    sigma_e_max: float = 1.5
+    t_min: float = 1e-3
+    t_max: float = 0.999
+
+    def __post_init__(self):
+        if self.objective not in _OBJECTIVES:
+            raise ValueError(f"objective must be one of {_OBJECTIVES}, got {self.objective!r}")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
+        if self.batch_size < 1 or self.checkpoint_every < 1 or self.log_every < 1:
+            raise ValueError("batch_size, checkpoint_every and log_every must be >= 1")
+        if self.max_steps is None and self.epochs < 1:
+            raise ValueError("give epochs >= 1 or max_steps")
+        if self.energy and self.objective != "eps":
+            raise ValueError("the energy variant is trained with objective='eps'")
+        if not 0.0 <= self.p_drop <= 1.0:
+            raise ValueError(f"p_drop must lie in [0, 1], got {self.p_drop}")
+
+
+def _plain(value: Any) -> Any:
+    """JSON round trip: tuples become lists, so the card stays plain data."""
+    return json.loads(json.dumps(value))
+
+
+def _step_seed(seed: int, step: int, rank: int, stream: int = 0) -> int:
+    return int(np.random.SeedSequence([seed, step, rank, stream]).generate_state(1, np.uint64)[0]
+               % 2**63)
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(np.median(np.asarray(values, dtype=float)))
+
+
+class Trainer:
+    """Train a :class:`~ase_amden.models.Denoiser` on periodic structures.
+
+    Parameters
+    ----------
+    structures
+        Training structures (properties in ``atoms.info``).
+    config
+        Hyperparameters.
+    card_name
+        Name written into the model card.
+    validation
+        Held-out structures; their loss (EMA weights, fixed noise) is logged per epoch.
+    property_units
+        Units per property (overrides ``config.property_units``).
+
+    Attributes
+    ----------
+    card
+        The model card (filled from the data and the config).
+    model, ema
+        The raw (not DDP-wrapped) model and its weight average, set by :meth:`run`.
+    history
+        One record per epoch: ``epoch``, ``step``, ``train_loss`` (and ``val_loss``).
+
+    Notes
+    -----
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every process builds a Trainer on the same
+    structures; each trains on its shard of every epoch with DDP, and only rank 0
+    writes files.
+
+    """
+
+    def __init__(
+        self,
+        structures: Sequence[Atoms],
+        config: TrainConfig,
+        card_name: str,
+        *,
+        validation: Sequence[Atoms] | None = None,
+        property_units: dict[str, str] | None = None,
+    ):
+        if len(structures) == 0:
+            raise ValueError("no training structures; pass at least one ase.Atoms")
+        for i, atoms in enumerate(structures):
+            check_structure(atoms, i)
+        self.structures = list(structures)
+        self.validation = list(validation) if validation else []
+        self.config = config
+        self.dtype = _DTYPES[config.dtype]
+        units = {**config.property_units, **(property_units or {})}
+        self.card = self._make_card(card_name, units)
+        self.out_dir = Path(config.out_dir)
+        self.history: list[dict[str, float]] = []
+        self.model: Denoiser | None = None
+        self.ema: ExponentialMovingAverage | None = None
+
+    def _make_card(self, name: str, units: dict[str, str]) -> ModelCard:
+        cfg = self.config
+        names = list(cfg.property_names or ())
+        elements = list(cfg.elements) if cfg.elements else element_vocabulary(self.structures)
+        mean, std = property_statistics(self.structures, names) if names else ([], [])
+        densities = [number_density(a) for a in self.structures]
+        rho_max = max(densities) * cfg.rho_margin if cfg.ghosts else None
+        model_config = DenoiserConfig(
+            **{
+                **cfg.model,
+                "n_classes": len(elements) + 1,
+                "property_names": tuple(names),
+                "shortcut": cfg.shortcut,
+                "energy": cfg.energy,
+                "sigma_x_max": cfg.sigma_x_max,
+            }
+        )
+        training = {
+            "config": asdict(cfg),
+            "n_structures": len(self.structures),
+            "default_n_atoms": int(round(_median([len(a) for a in self.structures]))),
+            "default_density": _median([mass_density(a) for a in self.structures]),
+            "default_density_unit": "g/cm^3",
+            "default_number_density": _median(densities),
+            "default_number_density_unit": "1/Å^3",
+        }
+        return ModelCard(
+            name=name,
+            elements=elements,
+            model_config=_plain(asdict(model_config)),
+            rho_max=rho_max,
+            property_names=names,
+            property_units=[units.get(n, "") for n in names],
+            property_mean=mean,
+            property_std=std,
+            sigma_x_max=cfg.sigma_x_max,
+            sigma_e_max=cfg.sigma_e_max,
+            t_min=cfg.t_min,
+            t_max=cfg.t_max,
+            objective=cfg.objective,
+            energy=cfg.energy,
+            shortcut=cfg.shortcut,
+            data_hash=data_hash(self.structures, names),
+            training=_plain(training),
+            package_version=ase_amden.__version__,
+        )
+
+    def _collate(self, structures: Sequence[Atoms], device: torch.device) -> Batch:
+        card = self.card
+        batch = collate(structures, card.elements, card.property_names, card.property_mean,
+                        card.property_std)
+        return batch.to(device, self.dtype)
+
+    def _generator(self, step: int, rank: int, device: torch.device,
+                   stream: int) -> torch.Generator:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(_step_seed(self.config.seed, step, rank, stream))
+        return generator
+
+    def _train_step(self, net: torch.nn.Module, chunk: Sequence[Atoms], step: int,
+                    ctx: DistributedContext, device: torch.device) -> LossTerms:
+        """Forward and backward passes of one step (gradients left in the parameters).
+
+        With the shortcut term the two losses are back-propagated one after the other,
+        the first under DDP's ``no_sync`` so that gradients are reduced once.
+        """
+        cfg, card = self.config, self.card
+        generator = self._generator(step, ctx.rank, device, stream=0)
+        batch = self._collate(chunk, device).with_ghosts(card.rho_max, generator)
+        with_shortcut = card.shortcut and (
+            float(torch.rand((), generator=generator, device=device)) < cfg.shortcut_fraction
+        )
+        main = objective_loss(net, batch, card, generator=generator, p_drop=cfg.p_drop)
+        hold = net.no_sync() if with_shortcut and ctx.enabled else contextlib.nullcontext()
+        with hold:
+            main.total.backward()
+        if not with_shortcut:
+            return main
+        extra = shortcut_loss(net, batch, card, generator=generator, p_drop=cfg.p_drop)
+        extra.total.backward()
+        return LossTerms((main.total + extra.total).detach(), main.positions, main.elements)
+
+    def validation_loss(self, model: torch.nn.Module, device: torch.device) -> float:
+        """Mean loss over the validation structures with fixed noise (seeded per run)."""
+        if not self.validation:
+            return math.nan
+        was_training = model.training
+        model.eval()
+        total, count = 0.0, 0
+        size = self.config.batch_size
+        with torch.no_grad():
+            for k, start in enumerate(range(0, len(self.validation), size)):
+                chunk = self.validation[start:start + size]
+                generator = self._generator(k, 0, device, stream=1)
+                batch = self._collate(chunk, device).with_ghosts(self.card.rho_max, generator)
+                terms = objective_loss(model, batch, self.card, generator=generator, p_drop=0.0)
+                total += float(terms.total.detach()) * len(chunk)
+                count += len(chunk)
+        model.train(was_training)
+        return total / count
+
+    def run(self, resume: bool = True, verbose: bool = True) -> Path:
+        """Train, writing ``out_dir/last.pt``; return its path.
+
+        Parameters
+        ----------
+        resume
+            Continue from ``out_dir/last.pt`` if it exists (same step, weights,
+            optimiser, EMA and noise stream), else start afresh.
+        verbose
+            Show a tqdm progress bar (rank 0 only).
+
+        """
+        context, device = init_distributed(self.config.device)
+        try:
+            return self._run(context, device, resume, verbose)
+        finally:
+            context.close()
+
+    def _run(self, ctx: DistributedContext, device: torch.device, resume: bool,
+             verbose: bool) -> Path:
+        cfg = self.config
+        path = self.out_dir / "last.pt"
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(cfg.seed)
+            model = Denoiser(DenoiserConfig(**self.card.model_config))
+        model = model.to(device=device, dtype=self.dtype).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr,
+                                      weight_decay=cfg.weight_decay)
+        ema = ExponentialMovingAverage(model, cfg.ema_decay)
+        start = 0
+        if resume and path.exists():
+            start = self._restore(path, model, optimizer, ema, device)
+        self.model, self.ema = model, ema
+        net: torch.nn.Module = model
+        if ctx.enabled:
+            net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+
+        n_local = len(epoch_shard(len(self.structures), 0, cfg.seed, ctx.rank, ctx.world_size))
+        steps_per_epoch = -(-n_local // cfg.batch_size)
+        total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
+        if ctx.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        log = _CsvLog(self.out_dir / "log.csv") if ctx.is_main else None
+        bar = tqdm(total=total, initial=start, disable=not (verbose and ctx.is_main),
+                   desc=f"train {self.card.name}", unit="step")
+        epoch_losses: list[float] = []
+        clock = time.perf_counter()
+        shard, shard_epoch = None, -1
+        for step in range(start, total):
+            epoch, k = divmod(step, steps_per_epoch)
+            if epoch != shard_epoch:
+                shard = epoch_shard(len(self.structures), epoch, cfg.seed, ctx.rank,
+                                    ctx.world_size)
+                shard_epoch = epoch
+            chunk = [self.structures[i] for i in shard[k * cfg.batch_size:
+                                                       (k + 1) * cfg.batch_size]]
+            optimizer.zero_grad(set_to_none=True)
+            terms = self._train_step(net, chunk, step, ctx, device)
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            ema.update(model)
+            done = step + 1
+            loss = float(terms.total.detach())
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"training loss became {loss} at step {done}; lower the learning rate "
+                    "(--lr) or check the data for overlapping atoms"
+                )
+            epoch_losses.append(loss)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", epoch=epoch)
+            if log is not None and (done % cfg.log_every == 0 or done == total):
+                log.write(step=done, epoch=epoch, loss=loss,
+                          loss_positions=float(terms.positions),
+                          loss_elements=float(terms.elements), lr=cfg.lr,
+                          elapsed_s=time.perf_counter() - clock)
+            if done % steps_per_epoch == 0 or done == total:
+                self._end_epoch(ctx, model, ema, device, epoch, epoch_losses, done)
+                epoch_losses = []
+            if ctx.is_main and (done % cfg.checkpoint_every == 0 or done == total):
+                self._save(path, model, optimizer, ema, done, done // steps_per_epoch)
+        bar.close()
+        ctx.barrier()
+        return path
+
+    def _end_epoch(self, ctx: DistributedContext, model: torch.nn.Module,
+                   ema: ExponentialMovingAverage, device: torch.device, epoch: int,
+                   losses: list[float], step: int) -> None:
+        if not ctx.is_main:
+            return
+        record = {"epoch": epoch, "step": step,
+                  "train_loss": float(np.mean(losses)) if losses else math.nan}
+        if self.validation:
+            averaged = copy.deepcopy(model)
+            ema.copy_to(averaged)
+            record["val_loss"] = self.validation_loss(averaged, device)
+        self.history.append(record)
+
+    def _save(self, path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+              ema: ExponentialMovingAverage, step: int, epoch: int) -> None:
+        self.card.training["history"] = _plain(self.history)
+        self.card.training["steps"] = step
+        save_checkpoint(path, model, self.card, optimizer=optimizer, ema=ema, step=step,
+                        epoch=epoch, extra={"history": _plain(self.history)})
+
+    def _restore(self, path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 ema: ExponentialMovingAverage, device: torch.device) -> int:
+        payload = read_checkpoint(path, device)
+        saved = payload["card"]
+        if saved.get("data_hash") != self.card.data_hash:
+            raise CheckpointError(
+                f"{str(path)!r} was trained on other data (data hash differs), so it cannot be "
+                "resumed; pass resume=False (--no-resume) or choose another output folder."
+            )
+        if saved.get("model_config") != self.card.model_config:
+            raise CheckpointError(
+                f"{str(path)!r} holds a model with another configuration "
+                f"({saved.get('model_config')}); pass resume=False (--no-resume) or choose "
+                "another output folder."
+            )
+        model.load_state_dict(payload["model"])
+        if payload["optimizer"] is not None:
+            optimizer.load_state_dict(payload["optimizer"])
+        if payload["ema"] is not None:
+            ema.load_state_dict(payload["ema"])
+        self.history = list(payload["extra"].get("history", []))
+        return int(payload["step"])
+
+
+class _CsvLog:
+    """Append-only CSV of training metrics."""
+
+    columns = ("step", "epoch", "loss", "loss_positions", "loss_elements", "lr", "elapsed_s")
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def write(self, **row: float) -> None:
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.columns)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+def _training_structures(data: Any) -> tuple[list[Atoms], list[str], dict[str, str]]:
+    """Structures, property names and units from a dataset or a list of Atoms."""
+    if hasattr(data, "split_indices"):
+        structures = [data[int(i)] for i in data.split_indices("train")]
+        return structures, list(data.property_names), dict(data.property_units)
+    return list(data), [], {}
+
+
+def train(
+    dataset_or_atoms: Any,
+    config: TrainConfig,
+    card_name: str,
+    resume: bool = True,
+    verbose: bool = True,
+    *,
+    validation: Sequence[Atoms] | None = None,
+) -> Path:
+    """Train a denoiser and return the path of its checkpoint.
+
+    Parameters
+    ----------
+    dataset_or_atoms
+        An :class:`~ase_amden.data.AmorphousDataset` (its ``"train"`` split is used) or
+        a sequence of periodic ``ase.Atoms``.
+    config
+        Hyperparameters; ``config.property_names = None`` means all properties of a
+        dataset (none for plain Atoms).
+    card_name
+        Name of the model in its card.
+    resume
+        Continue from ``config.out_dir/last.pt`` if present.
+    verbose
+        Show a progress bar.
+    validation
+        Held-out structures for a per-epoch validation loss.
+
+    Returns
+    -------
+    Path
+        ``config.out_dir/last.pt`` (load it with
+        :func:`~ase_amden.training.load_checkpoint`).
+
+    """
+    structures, names, units = _training_structures(dataset_or_atoms)
+    if config.property_names is None and names:
+        config = replace(config, property_names=names)
+    trainer = Trainer(structures, config, card_name, validation=validation,
+                      property_units=units)
+    return trainer.run(resume=resume, verbose=verbose)

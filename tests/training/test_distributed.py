@@ -1,0 +1,56 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import torch
+
+from ase_amden.training import read_checkpoint
+
+WORKER = """
+import sys, os
+import numpy as np
+import torch
+from ase import Atoms
+from ase_amden.training import TrainConfig, Trainer
+
+out = sys.argv[1]
+rng = np.random.default_rng(0)
+structures = []
+for _ in range(4):
+    atoms = Atoms(numbers=rng.choice([8, 14], 5), positions=rng.random((5, 3)) * 4.0,
+                  cell=np.eye(3) * 4.0, pbc=True)
+    atoms.info["g"] = float(rng.normal())
+    structures.append(atoms)
+config = TrainConfig(out_dir=out, max_steps=3, batch_size=1, device="cpu", ghosts=True,
+                     property_names=["g"], model=dict(hidden=8, n_layers=1, n_vector=2,
+                     cutoff=3.0, time_dim=4, property_dim=4))
+trainer = Trainer(structures, config, "ddp")
+trainer.run(verbose=False)
+rank = os.environ["RANK"]
+torch.save(trainer.model.state_dict(), os.path.join(out, f"weights_rank{rank}.pt"))
+"""
+
+
+def test_torchrun_two_ranks_end_with_identical_weights(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(WORKER))
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(script), str(out)],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0 = torch.load(out / "weights_rank0.pt", weights_only=True)
+    rank1 = torch.load(out / "weights_rank1.pt", weights_only=True)
+    checkpoint = read_checkpoint(out / "last.pt")
+    assert checkpoint["step"] == 3
+    assert checkpoint["card"]["rho_max"] is not None
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+        assert torch.equal(rank0[key], checkpoint["model"][key]), key
+    # only rank 0 wrote files besides the weight dumps
+    assert sorted(p.name for p in out.iterdir()) == [
+        "last.pt", "log.csv", "weights_rank0.pt", "weights_rank1.pt"]

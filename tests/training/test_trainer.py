@@ -1,0 +1,85 @@
+import argparse
+import csv
+
+import numpy as np
+import pytest
+import torch
+from ase.io import write
+
+import ase_amden
+from ase_amden.errors import CheckpointError
+from ase_amden.training import Trainer, load_checkpoint, read_checkpoint, train
+from ase_amden.training.batching import data_hash
+from ase_amden.training.cli import add_train_parser
+
+
+def test_resume_matches_uninterrupted_run(tmp_path, structures, tiny_config):
+    straight = train(structures, tiny_config(out_dir=str(tmp_path / "a"), max_steps=6),
+                     "t", verbose=False)
+    first = train(structures, tiny_config(out_dir=str(tmp_path / "b"), max_steps=3),
+                  "t", verbose=False)
+    assert read_checkpoint(first)["step"] == 3
+    resumed = train(structures, tiny_config(out_dir=str(tmp_path / "b"), max_steps=6),
+                    "t", verbose=False)
+    a, b = read_checkpoint(straight), read_checkpoint(resumed)
+    assert a["step"] == b["step"] == 6
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+        assert torch.equal(a["ema"]["shadow"][key], b["ema"]["shadow"][key]), key
+    # a fresh start (no resume) differs from the resumed run only if it trains again
+    again = train(structures, tiny_config(out_dir=str(tmp_path / "b"), max_steps=6),
+                  "t", resume=False, verbose=False)
+    c = read_checkpoint(again)
+    assert all(torch.equal(a["model"][k], c["model"][k]) for k in a["model"])
+
+
+def test_resume_refuses_other_data(tmp_path, structures, make_structures, tiny_config):
+    train(structures, tiny_config(max_steps=1), "t", verbose=False)
+    with pytest.raises(CheckpointError, match="other data.*--no-resume"):
+        train(make_structures(4, seed=5), tiny_config(max_steps=2), "t", verbose=False)
+
+
+def test_card_is_filled_and_validation_logged(tmp_path, structures, make_structures,
+                                              tiny_config):
+    config = tiny_config(ghosts=True, epochs=2, max_steps=None, property_units={"g": "GPa"})
+    trainer = Trainer(structures, config, "tiny-sio2", validation=make_structures(2, seed=9))
+    path = trainer.run(verbose=False)
+    loaded = load_checkpoint(path)
+    card = loaded.card
+    assert card.name == "tiny-sio2" and card.elements == ["O", "Si"]
+    densities = [len(a) / a.cell.volume for a in structures]
+    assert card.rho_max == pytest.approx(max(densities) * 1.05)
+    values = [a.info["g"] for a in structures]
+    assert card.property_mean == pytest.approx([np.mean(values)])
+    assert card.property_std == pytest.approx([np.std(values)])
+    assert card.property_units == ["GPa"]
+    assert card.data_hash == data_hash(structures, ["g"])
+    assert card.package_version == ase_amden.__version__
+    assert card.training["default_n_atoms"] == 6
+    assert card.training["default_number_density"] == pytest.approx(np.median(densities))
+    history = card.training["history"]
+    assert [h["epoch"] for h in history] == [0, 1]  # 4 structures / batch 2 = 2 steps/epoch
+    assert all(np.isfinite(h["val_loss"]) and np.isfinite(h["train_loss"]) for h in history)
+    with open(tmp_path / "run" / "log.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert loaded.state["step"] == 4 and loaded.state["epoch"] == 2
+
+
+def test_cli_trains_from_extxyz(tmp_path, structures, capsys):
+    data = tmp_path / "data.extxyz"
+    write(data, structures)
+    parser = argparse.ArgumentParser(prog="ase-amden")
+    add_train_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "cli"
+    args = parser.parse_args([
+        "train", str(data), "--name", "cli", "--out", str(out), "--max-steps", "2",
+        "--batch-size", "2", "--hidden", "8", "--layers", "1", "--properties", "g",
+        "--device", "cpu", "--quiet", "--no-resume",
+    ])
+    assert args.handler(args) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == str(out / "last.pt")
+    card = load_checkpoint(printed).card
+    assert card.model_config["hidden"] == 8 and card.model_config["n_layers"] == 1
+    assert card.property_names == ["g"] and card.rho_max is None
