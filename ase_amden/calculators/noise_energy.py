@@ -1,0 +1,214 @@
+"""The noise energy of an energy-based diffusion model as an ASE calculator."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+from ase_amden.diffusion.schedules import ElementSchedule
+from ase_amden.errors import CheckpointError, InvalidStructureError, UnknownNameError, unknown_name
+from ase_amden.models.card import ModelCard
+
+
+class NoiseEnergyCalculator(Calculator):
+    r"""ASE calculator for the noise energy :math:`\hat E(x, t, y)` (SPEC section 4).
+
+    The energy is the noise energy of an energy-based denoiser at a fixed diffusion
+    time ``t`` and targets ``y``; the forces are :math:`-\nabla_X \hat E`, exact by
+    autograd. :math:`\hat E` is dimensionless ("noise energy units", its Boltzmann
+    distribution has ``kT = 1``); ASE treats it as eV, so every ASE optimizer and
+    MD class works on it, and :class:`ase_amden.dynamics.HMC` with ``kT=1`` samples
+    the model's distribution at time ``t``. ``free_energy`` equals ``energy``.
+
+    The element channel fed to the network is the one-hot vector of each atom's
+    element scaled by ``alpha_e(t) = cos(pi t / 2)``: the mean of the noised element
+    channel at time ``t``. Structures must be periodic in all three directions (the
+    cell follows ASE's convention, rows are lattice vectors).
+
+    Parameters
+    ----------
+    model
+        An energy-based :class:`~ase_amden.AmorphousGenerator` (or any object with
+        ``.model``, an energy :class:`~ase_amden.models.Denoiser`, and ``.card``, its
+        :class:`~ase_amden.models.ModelCard`, e.g. a loaded checkpoint), or the path
+        of a checkpoint of an energy-based model.
+    t
+        Diffusion time, ``0 < t <= 1``. Small ``t`` gives the landscape of nearly
+        clean structures.
+    targets
+        Target properties ``{name: value}`` in the units of ``card.property_units``;
+        properties not given are left to the model (null embedding).
+    device
+        ``"auto"``, ``"cpu"`` or ``"cuda"``. ``"auto"`` keeps a given model on its
+        device and puts a model loaded from a file on CUDA when available. A given
+        model is never moved: a copy is made when it lives elsewhere.
+    **kwargs
+        Passed to :class:`ase.calculators.calculator.Calculator` (e.g. ``label``).
+
+    Raises
+    ------
+    CheckpointError
+        If the model is not an energy-based one.
+    UnknownNameError
+        If a target is not a property of the model.
+
+    Examples
+    --------
+    >>> from ase.optimize import BFGS
+    >>> calc = NoiseEnergyCalculator("a-Si-energy.pt", t=0.05)  # doctest: +SKIP
+    >>> atoms.calc = calc  # doctest: +SKIP
+    >>> BFGS(atoms).run(fmax=0.05)  # doctest: +SKIP
+
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+    default_parameters: dict[str, Any] = {"t": 0.05, "targets": None}
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        t: float = 0.05,
+        targets: Mapping[str, float] | None = None,
+        device: str = "auto",
+        **kwargs,
+    ):
+        # imported here: training imports heavier modules than a calculator needs
+        from ase_amden.training.distributed import resolve_device
+
+        if isinstance(model, (str, os.PathLike)):
+            from ase_amden.training import load_checkpoint
+
+            loaded = load_checkpoint(model, device=resolve_device(device))
+            network, card = loaded.model, loaded.card
+        else:
+            network, card = model.model, model.card
+            current = next(network.parameters()).device
+            wanted = current if device == "auto" else resolve_device(device)
+            if wanted != current:
+                network = copy.deepcopy(network).to(wanted)
+        if not (card.energy and getattr(network.config, "energy", False)):
+            raise CheckpointError(
+                f"model {card.name!r} is not energy-based, so it has no noise energy; use an "
+                "energy-based checkpoint (trained with ModelCard.energy = True and "
+                "DenoiserConfig(energy=True))"
+            )
+        self.model: torch.nn.Module = network
+        self.card: ModelCard = card
+        self.device = next(network.parameters()).device
+        self.dtype = next(network.parameters()).dtype
+        Calculator.__init__(self, t=t, targets=targets, **kwargs)
+        self._check_time(t)
+        self._normalised_targets(targets)
+
+    @classmethod
+    def pretrained(
+        cls,
+        name: str,
+        t: float = 0.05,
+        *,
+        targets: Mapping[str, float] | None = None,
+        device: str = "auto",
+    ) -> NoiseEnergyCalculator:
+        """Build a calculator for a pretrained energy-based model shipped with ase_amden.
+
+        Parameters
+        ----------
+        name
+            Name of the pretrained model (see
+            :meth:`ase_amden.AmorphousGenerator.pretrained`).
+        t, targets, device
+            As for the constructor.
+
+        Returns
+        -------
+        NoiseEnergyCalculator
+
+        """
+        from ase_amden.generator import AmorphousGenerator
+
+        generator = AmorphousGenerator.pretrained(name, device=device)
+        return cls(generator, t=t, targets=targets, device=device)
+
+    @staticmethod
+    def _check_time(t: float) -> None:
+        if not 0.0 < t <= 1.0:
+            raise ValueError(
+                f"the diffusion time t must be in (0, 1] (the noise energy diverges at t = 0), "
+                f"got {t}"
+            )
+
+    def _normalised_targets(
+        self, targets: Mapping[str, float] | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(1, P)`` normalised target values and ``(1, P)`` bool mask."""
+        names = list(self.card.property_names)
+        values = torch.zeros(1, len(names), dtype=self.dtype, device=self.device)
+        mask = torch.zeros(1, len(names), dtype=torch.bool, device=self.device)
+        for name, value in (targets or {}).items():
+            if name not in names:
+                raise unknown_name(f"target property of model {self.card.name!r}", name, names)
+            if not math.isfinite(float(value)):
+                raise ValueError(f"target {name!r} must be finite, got {value}")
+            i = names.index(name)
+            values[0, i] = (float(value) - self.card.property_mean[i]) / self.card.property_std[i]
+            mask[0, i] = True
+        return values, mask
+
+    def _element_channel(self, atoms: Atoms, t: float) -> torch.Tensor:
+        """``(N, n_classes)`` one-hot element vectors scaled by ``alpha_e(t)``."""
+        vocabulary = {symbol: i for i, symbol in enumerate(self.card.elements)}
+        symbols = atoms.get_chemical_symbols()
+        unknown = sorted(set(symbols) - set(vocabulary))
+        if unknown:
+            raise UnknownNameError(
+                f"model {self.card.name!r} knows the elements {self.card.elements}, but the "
+                f"structure contains {unknown}; use a model trained on these elements"
+            )
+        index = torch.tensor([vocabulary[s] for s in symbols], device=self.device)
+        one_hot = torch.nn.functional.one_hot(index, self.card.n_classes).to(self.dtype)
+        alpha = float(ElementSchedule(self.card.sigma_e_max).alpha(t))
+        return alpha * one_hot
+
+    def calculate(
+        self,
+        atoms: Atoms | None = None,
+        properties: list[str] | tuple[str, ...] = ("energy",),
+        system_changes: list[str] = all_changes,
+    ) -> None:
+        """Compute the noise energy and its exact forces for ``atoms``."""
+        Calculator.calculate(self, atoms, properties, system_changes)
+        atoms = self.atoms
+        if len(atoms) == 0:
+            raise InvalidStructureError("the structure has no atoms")
+        if not atoms.pbc.all() or atoms.cell.volume <= 0:
+            raise InvalidStructureError(
+                "the noise energy is defined for periodic structures: give the atoms a cell "
+                "and set atoms.pbc = True"
+            )
+        t = float(self.parameters.t)
+        self._check_time(t)
+        properties_tensor, mask = self._normalised_targets(self.parameters.targets)
+        options = {"dtype": self.dtype, "device": self.device}
+        positions = torch.tensor(atoms.get_positions(), **options).requires_grad_(True)
+        cell = torch.tensor(np.asarray(atoms.get_cell()), **options).unsqueeze(0)
+        system_idx = torch.zeros(len(atoms), dtype=torch.long, device=self.device)
+        time = torch.full((1,), t, **options)
+        elements = self._element_channel(atoms, t)
+        with torch.enable_grad():
+            energy = self.model.energy(
+                positions, elements, cell, system_idx, time, properties_tensor, mask
+            )
+            (gradient,) = torch.autograd.grad(energy.sum(), positions)
+        value = float(energy.detach()[0])
+        self.results["energy"] = value
+        self.results["free_energy"] = value
+        self.results["forces"] = -gradient.detach().cpu().numpy().astype(np.float64)
