@@ -1,0 +1,122 @@
+"""Classifier-free guidance around the network call (SPEC section 6, AMDEN (16)).
+
+``eps' = (1 + w) eps(x, y) - w eps(x, null)``; the unconditional call uses the null property
+embedding (``property_mask`` all False).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["GuidedDenoiser", "combine_guidance"]
+
+
+def combine_guidance(conditional: Tensor, unconditional: Tensor, guidance: float) -> Tensor:
+    """Return ``(1 + w) conditional - w unconditional`` for guidance weight ``w``.
+
+    >>> import torch
+    >>> combine_guidance(torch.tensor([2.0]), torch.tensor([1.0]), 1.0)
+    tensor([3.])
+    """
+    return (1.0 + guidance) * conditional - guidance * unconditional
+
+
+class GuidedDenoiser:
+    """A :class:`~ase_amden.models.Denoiser` with targets and guidance bound: a ``DenoiseFn``.
+
+    With guidance on, the conditional and unconditional passes go through the network as one
+    batch of doubled size (the copies are separate systems, so they do not interact).
+
+    Parameters
+    ----------
+    model
+        The denoiser (``forward(positions, elements, cell, system_idx, t, properties,
+        property_mask, step_size)``).
+    properties
+        ``(B, P)`` normalised target values, or None for an unconditional model/call.
+    property_mask
+        ``(B, P)`` bool, True where a target is given; None means none is given.
+    guidance
+        Guidance weight ``w >= 0``; 0 is the plain conditional prediction.
+    shortcut
+        True for shortcut models: a missing ``step_size`` is passed as 0 (the ordinary
+        prediction). Other models get no step size.
+    generator
+        Passed to the model for its ``"random"`` null embedding (None: not passed).
+
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        properties: Tensor | None = None,
+        property_mask: Tensor | None = None,
+        guidance: float = 0.0,
+        *,
+        shortcut: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if guidance < 0:
+            raise ValueError(f"guidance must be >= 0, got {guidance}")
+        self.model = model
+        self.properties = properties
+        self.property_mask = property_mask
+        self.guidance = float(guidance)
+        self.shortcut = shortcut
+        self.generator = generator
+
+    @property
+    def is_guided(self) -> bool:
+        """True when an unconditional pass is needed (``w > 0`` and some target given)."""
+        return (
+            self.guidance > 0
+            and self.property_mask is not None
+            and bool(self.property_mask.any())
+        )
+
+    def __call__(
+        self,
+        positions: Tensor,
+        elements: Tensor,
+        cell: Tensor,
+        system_idx: Tensor,
+        t: Tensor,
+        step_size: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Guided noise prediction ``(eps_x (N, 3), eps_e (N, C))``."""
+        if self.shortcut and step_size is None:
+            step_size = torch.zeros_like(t)
+        if not self.shortcut:
+            step_size = None
+        if not self.is_guided:
+            return self._model(
+                positions, elements, cell, system_idx, t, self.properties, self.property_mask,
+                step_size,
+            )
+        return self._doubled_call(positions, elements, cell, system_idx, t, step_size)
+
+    def _model(self, positions, elements, cell, system_idx, t, properties, mask, step_size):
+        extra = {} if self.generator is None else {"generator": self.generator}
+        return self.model(
+            positions, elements, cell, system_idx, t,
+            properties=properties, property_mask=mask, step_size=step_size, **extra,
+        )
+
+    def _doubled_call(self, positions, elements, cell, system_idx, t, step_size):
+        n, b = positions.shape[0], cell.shape[0]
+        mask = self.property_mask
+        out_x, out_e = self._model(
+            torch.cat([positions, positions]),
+            torch.cat([elements, elements]),
+            torch.cat([cell, cell]),
+            torch.cat([system_idx, system_idx + b]),
+            torch.cat([t, t]),
+            torch.cat([self.properties, self.properties]),
+            torch.cat([mask, torch.zeros_like(mask)]),
+            None if step_size is None else torch.cat([step_size, step_size]),
+        )
+        return (
+            combine_guidance(out_x[:n], out_x[n:], self.guidance),
+            combine_guidance(out_e[:n], out_e[n:], self.guidance),
+        )

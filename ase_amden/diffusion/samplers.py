@@ -1,0 +1,350 @@
+"""Reverse-process samplers over one trained network (SPEC section 3).
+
+A sampler says which times it visits (:meth:`Sampler.time_grid`), where it starts
+(:meth:`Sampler.prior`) and how it moves from ``t`` to ``t_next`` (:meth:`Sampler.step`).
+:func:`run_sampler` is the shared loop: it wraps positions after every step, holds a fixed
+composition, and stops with :class:`~ase_amden.errors.SamplingError` on NaN. New samplers
+subclass :class:`Sampler` and register with :func:`register_sampler`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import torch
+from torch import Tensor
+
+from ase_amden.diffusion.schedules import ElementSchedule, NoiseSchedule, PositionSchedule
+from ase_amden.errors import SamplingError, unknown_name
+from ase_amden.models.geometry import wrap_positions
+
+__all__ = [
+    "SAMPLERS",
+    "DenoiseFn",
+    "ODESampler",
+    "SDESampler",
+    "Sampler",
+    "SamplerState",
+    "get_sampler",
+    "register_sampler",
+    "run_sampler",
+]
+
+
+class DenoiseFn(Protocol):
+    """The network as samplers see it (properties and guidance already bound).
+
+    ``(positions (N,3), elements (N,C), cell (B,3,3), system_idx (N,), t (B,),
+    step_size (B,) or None) -> (out_x (N,3), out_e (N,C))``; for ``"eps"`` models the
+    outputs are the predicted noise.
+    """
+
+    def __call__(
+        self,
+        positions: Tensor,
+        elements: Tensor,
+        cell: Tensor,
+        system_idx: Tensor,
+        t: Tensor,
+        step_size: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Predict the network output for a noisy batch."""
+
+
+@dataclass
+class SamplerState:
+    """A batch of structures part-way through the reverse process.
+
+    Attributes
+    ----------
+    positions
+        ``(N, 3)`` positions, Å.
+    elements
+        ``(N, C)`` element channel.
+    cell
+        ``(B, 3, 3)`` cells, Å; rows are lattice vectors.
+    system_idx
+        ``(N,)`` long, structure of each atom.
+    fixed_elements
+        ``(N, C)`` one-hot of a given composition (inpainting) or None. When set, the element
+        channel is not generated: the network sees this one-hot noised to the current time and
+        the final elements are exactly it.
+
+    """
+
+    positions: Tensor
+    elements: Tensor
+    cell: Tensor
+    system_idx: Tensor
+    fixed_elements: Tensor | None = None
+
+    @property
+    def n_systems(self) -> int:
+        """Number of structures ``B``."""
+        return int(self.cell.shape[0])
+
+    def __post_init__(self) -> None:
+        n = self.positions.shape[0]
+        if self.positions.shape != (n, 3):
+            raise ValueError(f"positions must be (N, 3), got {tuple(self.positions.shape)}")
+        if self.elements.ndim != 2 or self.elements.shape[0] != n:
+            raise ValueError(
+                f"elements must be (N={n}, C), got {tuple(self.elements.shape)}"
+            )
+        if self.cell.ndim != 3 or self.cell.shape[1:] != (3, 3):
+            raise ValueError(f"cell must be (B, 3, 3), got {tuple(self.cell.shape)}")
+        if self.system_idx.shape != (n,):
+            raise ValueError(f"system_idx must be (N={n},), got {tuple(self.system_idx.shape)}")
+        if self.fixed_elements is not None and self.fixed_elements.shape != self.elements.shape:
+            raise ValueError(
+                f"fixed_elements must match elements {tuple(self.elements.shape)}, "
+                f"got {tuple(self.fixed_elements.shape)}"
+            )
+
+
+def _randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+
+
+class Sampler(ABC):
+    """Base class of the samplers: time grid, prior, and one step.
+
+    Parameters
+    ----------
+    pos_schedule, el_schedule
+        Schedules the model was trained with (default: AMDEN's, 1.5 Å and 1.5).
+    t_start, t_end
+        First and last time of the evenly spaced grid (AMDEN: 0.99 and 0.01); a final step
+        goes from ``t_end`` to 0.
+
+    """
+
+    name: ClassVar[str]
+    #: Training objectives (``ModelCard.objective``) whose network output this sampler reads.
+    objectives: ClassVar[tuple[str, ...]] = ("eps",)
+
+    def __init__(
+        self,
+        *,
+        pos_schedule: NoiseSchedule | None = None,
+        el_schedule: NoiseSchedule | None = None,
+        t_start: float = 0.99,
+        t_end: float = 0.01,
+    ) -> None:
+        if not 0.0 < t_end < t_start <= 1.0:
+            raise ValueError(f"need 0 < t_end < t_start <= 1, got t_start={t_start}, t_end={t_end}")
+        self.pos_schedule = pos_schedule if pos_schedule is not None else PositionSchedule()
+        self.el_schedule = el_schedule if el_schedule is not None else ElementSchedule()
+        self.t_start = float(t_start)
+        self.t_end = float(t_end)
+
+    def time_grid(self, steps: int) -> Tensor:
+        """Return the decreasing times visited.
+
+        ``steps`` even intervals from ``t_start`` to ``t_end``, then a final step to 0: a
+        float64 tensor of ``steps + 2`` times, i.e. ``steps + 1`` network calls.
+        """
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        grid = torch.linspace(self.t_start, self.t_end, steps + 1, dtype=torch.float64)
+        return torch.cat([grid, grid.new_zeros(1)])
+
+    def prior(
+        self, cell: Tensor, system_idx: Tensor, n_classes: int, generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor]:
+        """Draw the starting noise: positions uniform in each cell, elements ``N(0, sigma_e^2)``.
+
+        Returns ``positions (N, 3)`` and ``elements (N, n_classes)`` in the cell's dtype.
+        """
+        n = system_idx.shape[0]
+        fractional = torch.rand((n, 3), generator=generator, dtype=cell.dtype, device=cell.device)
+        positions = torch.einsum("ni,nij->nj", fractional, cell[system_idx])
+        noise = torch.randn(
+            (n, n_classes), generator=generator, dtype=cell.dtype, device=cell.device
+        )
+        return positions, float(self.el_schedule.sigma(self.t_start)) * noise
+
+    def noised_known_elements(
+        self, elements: Tensor, t: float, generator: torch.Generator | None
+    ) -> Tensor:
+        """Noise a given (fixed) element channel to time ``t``, as the network expects it."""
+        alpha = float(self.el_schedule.alpha(t))
+        sigma = float(self.el_schedule.sigma(t))
+        return alpha * elements + sigma * _randn_like(elements, generator)
+
+    @abstractmethod
+    def step(
+        self,
+        state: SamplerState,
+        t: float,
+        t_next: float,
+        denoise: DenoiseFn,
+        generator: torch.Generator | None,
+    ) -> tuple[Tensor, Tensor]:
+        """Move from ``t`` to ``t_next < t``; return new ``(positions, elements)`` (unwrapped)."""
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(pos_schedule={self.pos_schedule!r}, "
+            f"el_schedule={self.el_schedule!r}, t_start={self.t_start}, t_end={self.t_end})"
+        )
+
+
+#: Registered samplers by name.
+SAMPLERS: dict[str, type[Sampler]] = {}
+
+
+def register_sampler(cls: type[Sampler]) -> type[Sampler]:
+    """Class decorator adding a :class:`Sampler` subclass to :data:`SAMPLERS` under ``cls.name``."""
+    SAMPLERS[cls.name] = cls
+    return cls
+
+
+def get_sampler(name: str, **options) -> Sampler:
+    """Build the sampler registered as ``name`` with keyword ``options``.
+
+    >>> get_sampler("ode", t_start=0.9).t_start
+    0.9
+    """
+    if name not in SAMPLERS:
+        raise unknown_name("sampler", name, SAMPLERS)
+    return SAMPLERS[name](**options)
+
+
+def _time_tensor(t: float, like: Tensor, n_systems: int) -> Tensor:
+    return torch.full((n_systems,), t, dtype=like.dtype, device=like.device)
+
+
+def _reverse_sde_update(
+    schedule: NoiseSchedule,
+    x: Tensor,
+    eps: Tensor,
+    t: float,
+    dt: float,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """One Euler-Maruyama step of the reverse SDE, AMDEN (6).
+
+    ``x - (f x - g^2 s) dt + g sqrt(dt) z`` with the score ``s = -eps / sigma(t)``.
+    """
+    f = float(schedule.drift(t))
+    g2 = float(schedule.diffusion(t)) ** 2
+    score = -eps / float(schedule.sigma(t))
+    return x - (f * x - g2 * score) * dt + (g2 * dt) ** 0.5 * _randn_like(x, generator)
+
+
+def _ddim_update(
+    schedule: NoiseSchedule, x: Tensor, eps: Tensor, t: float, t_next: float
+) -> Tensor:
+    """Take a deterministic (DDIM / probability-flow) step.
+
+    ``x0 = (x - sigma eps) / alpha``, ``x' = alpha' x0 + sigma' eps``.
+    """
+    x0 = (x - float(schedule.sigma(t)) * eps) / float(schedule.alpha(t))
+    return float(schedule.alpha(t_next)) * x0 + float(schedule.sigma(t_next)) * eps
+
+
+@register_sampler
+class SDESampler(Sampler):
+    """AMDEN's sampler: Euler-Maruyama on the reverse SDE, AMDEN (6)-(7).
+
+    ``X <- X + g_x^2 s_x dt + g_x sqrt(dt) z`` and
+    ``E <- E - (f_e E - g_e^2 s_e) dt + g_e sqrt(dt) z'`` with ``s = -eps / sigma(t)``.
+    """
+
+    name = "sde"
+
+    def step(self, state, t, t_next, denoise, generator):
+        """One Euler-Maruyama step from ``t`` to ``t_next``."""
+        tb = _time_tensor(t, state.positions, state.n_systems)
+        eps_x, eps_e = denoise(state.positions, state.elements, state.cell, state.system_idx, tb)
+        dt = t - t_next
+        positions = _reverse_sde_update(self.pos_schedule, state.positions, eps_x, t, dt, generator)
+        elements = _reverse_sde_update(self.el_schedule, state.elements, eps_e, t, dt, generator)
+        return positions, elements
+
+
+@register_sampler
+class ODESampler(Sampler):
+    """Probability-flow ODE of the same process (deterministic given the prior).
+
+    Positions: ``X <- X - (sigma_x(t) - sigma_x(t')) eps_x`` (``= sigma_x_max dt eps_x``);
+    elements: the DDIM map ``E0 = (E - sigma_e eps_e) / alpha_e``,
+    ``E' = alpha_e(t') E0 + sigma_e(t') eps_e``.
+    """
+
+    name = "ode"
+
+    def step(self, state, t, t_next, denoise, generator):
+        """One deterministic step from ``t`` to ``t_next``."""
+        tb = _time_tensor(t, state.positions, state.n_systems)
+        eps_x, eps_e = denoise(state.positions, state.elements, state.cell, state.system_idx, tb)
+        positions = _ddim_update(self.pos_schedule, state.positions, eps_x, t, t_next)
+        elements = _ddim_update(self.el_schedule, state.elements, eps_e, t, t_next)
+        return positions, elements
+
+
+def run_sampler(
+    sampler: Sampler,
+    state: SamplerState,
+    denoise: DenoiseFn,
+    steps: int,
+    generator: torch.Generator | None = None,
+    callback: Callable[[int], object] | None = None,
+) -> SamplerState:
+    """Run the reverse process from ``state`` (usually drawn by :meth:`Sampler.prior`) to t = 0.
+
+    Parameters
+    ----------
+    sampler
+        The sampler.
+    state
+        Starting state at ``sampler.t_start``.
+    denoise
+        The network, see :class:`DenoiseFn`.
+    steps
+        Number of grid intervals (``steps + 1`` network calls for the grid of :class:`Sampler`).
+    generator
+        Torch generator on the state's device (None: the global one).
+    callback
+        Called with 1 after each step (e.g. ``tqdm.update``).
+
+    Returns
+    -------
+    SamplerState
+        Final state: positions wrapped into their cells; the element channel is continuous
+        (take the argmax for classes), or exactly ``state.fixed_elements`` when given.
+
+    Raises
+    ------
+    SamplingError
+        When positions or elements stop being finite, naming the step and time.
+
+    """
+    grid = sampler.time_grid(steps).tolist()
+    n_steps = len(grid) - 1
+    fixed = state.fixed_elements
+    for i, (t, t_next) in enumerate(zip(grid[:-1], grid[1:], strict=True)):
+        if fixed is not None:
+            state = dataclasses.replace(
+                state, elements=sampler.noised_known_elements(fixed, t, generator)
+            )
+        positions, elements = sampler.step(state, t, t_next, denoise, generator)
+        if not (torch.isfinite(positions).all() and torch.isfinite(elements).all()):
+            raise SamplingError(
+                f"non-finite values (NaN/inf) appeared at step {i + 1} of {n_steps} "
+                f"(t = {t:.4f} -> {t_next:.4f}) of the {sampler.name!r} sampler; check the "
+                "model weights and inputs (targets far outside the training range), or use "
+                "more steps"
+            )
+        positions = wrap_positions(positions, state.cell, state.system_idx)
+        state = dataclasses.replace(state, positions=positions, elements=elements)
+        if callback is not None:
+            callback(1)
+    if fixed is not None:
+        state = dataclasses.replace(state, elements=fixed.clone())
+    return state

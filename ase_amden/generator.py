@@ -1,0 +1,453 @@
+"""The public face of a trained model: ``AmorphousGenerator.generate() -> list[ase.Atoms]``.
+
+Cells follow ASE's convention throughout: rows are lattice vectors, Å.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.cell import Cell
+from ase.data import atomic_numbers
+from ase.formula import Formula
+from torch import nn
+from tqdm.auto import tqdm
+
+from ase_amden.diffusion.ghosts import node_count
+from ase_amden.diffusion.guidance import GuidedDenoiser
+from ase_amden.diffusion.rng import RandomLike, seed_from, torch_generator
+from ase_amden.diffusion.samplers import SAMPLERS, SamplerState, get_sampler, run_sampler
+from ase_amden.diffusion.schedules import ElementSchedule, PositionSchedule
+from ase_amden.errors import AmdenError, InvalidStructureError, UnknownNameError, unknown_name
+from ase_amden.models.card import ModelCard
+
+__all__ = ["PRETRAINED_DIR", "AmorphousGenerator"]
+
+#: Folder of the shipped models, ``<name>.pt`` each.
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+
+CellLike = Atoms | Cell | np.ndarray | Sequence[float] | Sequence[Sequence[float]] | float
+CompositionLike = Mapping[str, int] | str | Sequence[str]
+
+# Smallest cell volume accepted, Å^3.
+_MIN_VOLUME = 1e-6
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _parse_cell(cell: CellLike) -> np.ndarray:
+    """``(3, 3)`` cell (rows = lattice vectors, Å) from any accepted form, validated."""
+    if isinstance(cell, Atoms):
+        if not cell.pbc.all():
+            raise InvalidStructureError(
+                f"the cell must be periodic in all three directions, got pbc={cell.pbc.tolist()}; "
+                "set atoms.pbc = True"
+            )
+        cell = cell.cell
+    array = np.asarray(cell.array if isinstance(cell, Cell) else cell, dtype=float)
+    if array.ndim == 0:
+        array = np.eye(3) * float(array)
+    elif array.shape == (3,):
+        array = np.diag(array)
+    elif array.shape != (3, 3):
+        raise InvalidStructureError(
+            f"cell must be an edge length, 3 lengths or a 3x3 matrix, got shape {array.shape}"
+        )
+    if not np.isfinite(array).all():
+        raise InvalidStructureError(f"cell has non-finite entries: {array.tolist()}")
+    zero_rows = [i for i in range(3) if np.linalg.norm(array[i]) == 0.0]
+    if zero_rows:
+        raise InvalidStructureError(
+            f"the cell is not periodic along lattice vector(s) {zero_rows} (zero length); "
+            "generation needs a fully periodic cell with three nonzero lattice vectors"
+        )
+    if abs(np.linalg.det(array)) < _MIN_VOLUME:
+        raise InvalidStructureError(
+            f"the cell has zero volume (its lattice vectors are coplanar): {array.tolist()}; "
+            "give three independent lattice vectors"
+        )
+    return array
+
+
+def _composition_symbols(composition: CompositionLike, n_atoms: int | None) -> list[str]:
+    """Symbols, one per atom, of a composition given as counts, formula or list."""
+    if isinstance(composition, str):
+        counts = Formula(composition).count()
+        unit = sum(counts.values())
+        if n_atoms is not None:
+            if unit == 0 or n_atoms % unit:
+                raise AmdenError(
+                    f"n_atoms={n_atoms} is not a whole number of formula units of "
+                    f"{composition!r} ({unit} atoms each); give a multiple of {unit}, or "
+                    "give composition as counts, e.g. {'Si': 64, 'O': 128}"
+                )
+            counts = {symbol: count * (n_atoms // unit) for symbol, count in counts.items()}
+    elif isinstance(composition, Mapping):
+        counts = dict(composition)
+        bad = {s: c for s, c in counts.items() if int(c) != c or c < 0}
+        if bad:
+            raise AmdenError(f"composition counts must be non-negative integers, got {bad}")
+    else:
+        symbols = list(composition)
+        counts = {symbol: symbols.count(symbol) for symbol in dict.fromkeys(symbols)}
+    symbols = [symbol for symbol, count in counts.items() for _ in range(int(count))]
+    if not symbols:
+        raise AmdenError(f"composition {composition!r} holds no atoms")
+    if n_atoms is not None and len(symbols) != n_atoms:
+        raise AmdenError(
+            f"composition {composition!r} has {len(symbols)} atoms but n_atoms={n_atoms}; "
+            "give one or make them agree"
+        )
+    return symbols
+
+
+class AmorphousGenerator:
+    """Generate amorphous structures with a trained denoiser.
+
+    Parameters
+    ----------
+    model
+        The denoiser (:class:`ase_amden.models.Denoiser`); it is put in eval mode on ``device``.
+        Its dtype is kept.
+    card
+        The model card: element vocabulary, property normalisation, noise scales, ``rho_max``.
+    device
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a ``torch.device``.
+
+    Examples
+    --------
+    >>> from ase_amden.models import Denoiser, DenoiserConfig, ModelCard
+    >>> from dataclasses import asdict
+    >>> config = DenoiserConfig(n_classes=2, hidden=8, n_layers=1, n_vector=2, cutoff=3.0)
+    >>> card = ModelCard(name="toy", elements=["Si"], model_config=asdict(config))
+    >>> generator = AmorphousGenerator(Denoiser(config), card, device="cpu")
+    >>> atoms = generator.generate(cell=6.0, n_atoms=4, steps=2, seed=0, progress=False)[0]
+    >>> len(atoms), atoms.info["sampler"]
+    (4, 'sde')
+
+    """
+
+    def __init__(self, model: nn.Module, card: ModelCard, device: str | torch.device = "auto"):
+        self.device = _resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.card = card
+        self.dtype = next(model.parameters()).dtype
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike, device: str | torch.device = "auto"
+    ) -> AmorphousGenerator:
+        """Load a generator from a checkpoint written by ``ase_amden.training.save_checkpoint``.
+
+        Raises :class:`~ase_amden.errors.CheckpointError` for a file that is not a checkpoint of
+        this format.
+        """
+        from ase_amden.training import load_checkpoint
+
+        resolved = _resolve_device(device)
+        loaded = load_checkpoint(path, device=resolved)
+        return cls(loaded.model, loaded.card, device=resolved)
+
+    @staticmethod
+    def available_pretrained() -> list[str]:
+        """Names of the pretrained models shipped in :data:`PRETRAINED_DIR`."""
+        return sorted(path.stem for path in PRETRAINED_DIR.glob("*.pt"))
+
+    @classmethod
+    def pretrained(cls, name: str, device: str | torch.device = "auto") -> AmorphousGenerator:
+        """Load the shipped model ``name`` (``ase_amden/pretrained/<name>.pt``).
+
+        Raises :class:`~ase_amden.errors.UnknownNameError` listing the available names.
+        """
+        available = cls.available_pretrained()
+        if name not in available:
+            if not available:
+                raise UnknownNameError(
+                    f"unknown pretrained model {name!r}: no pretrained models are installed in "
+                    f"{PRETRAINED_DIR}; train one and use AmorphousGenerator.from_checkpoint(path)"
+                )
+            raise unknown_name("pretrained model", name, available)
+        return cls.from_checkpoint(PRETRAINED_DIR / f"{name}.pt", device=device)
+
+    def __repr__(self) -> str:
+        return f"AmorphousGenerator(model={self.card.name!r}, device={str(self.device)!r})"
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(
+        self,
+        count: int = 1,
+        *,
+        cell: CellLike | None = None,
+        n_atoms: int | None = None,
+        density: float | None = None,
+        composition: CompositionLike | None = None,
+        targets: Mapping[str, float] | None = None,
+        sampler: str = "sde",
+        steps: int = 200,
+        guidance: float = 0.0,
+        batch_size: int | None = None,
+        seed: RandomLike = None,
+        progress: bool = True,
+    ) -> list[Atoms]:
+        """Generate ``count`` structures.
+
+        The cell is ``cell`` if given, else a cube holding ``n_atoms`` at ``density``; missing
+        values come from the model's training data (``card.training["default_n_atoms"]``,
+        ``["default_number_density"]``). Models with ghost atoms (``card.rho_max`` set) fill the
+        cell with ``floor(rho_max V)`` nodes and remove those that end as ghosts, so the network
+        decides the number of atoms; ``n_atoms`` and ``density`` then only size the cell.
+        A ``composition`` fixes the atoms and their elements exactly: the element channel is
+        not generated (inpainting) and no ghosts are used.
+
+        Parameters
+        ----------
+        count
+            Number of structures.
+        cell
+            Edge length (cube), 3 edge lengths (orthorhombic), a 3x3 matrix (rows = lattice
+            vectors), an ``ase.cell.Cell`` or an ``ase.Atoms`` (its cell), Å.
+        n_atoms
+            Number of atoms (models without ghosts, or to size the cell).
+        density
+            Number density, atoms/Å^3 (sizes the cell; at most ``card.rho_max``).
+        composition
+            Counts ``{"Si": 64, "O": 128}``, a formula ``"Si64O128"`` (or ``"SiO2"`` with
+            ``n_atoms`` a multiple of 3), or a list of symbols.
+        targets
+            Target property values in the units of ``card.property_units``; properties not
+            named are left free (null embedding).
+        sampler
+            Name of a registered sampler (``ase_amden.diffusion.SAMPLERS``), e.g. ``"sde"``,
+            ``"ode"``.
+        steps
+            Number of sampler steps (``>= 1``).
+        guidance
+            Classifier-free guidance weight ``w >= 0``.
+        batch_size
+            Most structures passed through the network together (default: all ``count``).
+        seed
+            int, numpy/torch generator or None; the int seed used is stored in ``atoms.info``
+            and reproduces the structures (on the same device and batch size).
+        progress
+            Show a progress bar over the steps.
+
+        Returns
+        -------
+        list[ase.Atoms]
+            Periodic structures; ``atoms.info`` holds ``model``, ``sampler``, ``steps``,
+            ``seed``, ``targets``, ``guidance``.
+
+        Raises
+        ------
+        AmdenError
+            For invalid arguments (the message says which and what is valid).
+        SamplingError
+            If NaN appears during sampling (the message names the step and time).
+
+        """
+        card = self.card
+        if int(count) != count or count < 1:
+            raise AmdenError(f"count must be a positive integer, got {count}")
+        if int(steps) != steps or steps < 1:
+            raise AmdenError(f"steps must be a positive integer, got {steps}")
+        if not (math.isfinite(guidance) and guidance >= 0):
+            raise AmdenError(f"guidance must be a finite number >= 0, got {guidance}")
+        if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+            raise AmdenError(f"batch_size must be a positive integer or None, got {batch_size}")
+        sampler_obj = self._make_sampler(sampler)
+        properties, mask = self._normalised_targets(targets)
+        cell_array, n_nodes, fixed = self._layout(cell, n_atoms, density, composition)
+
+        seed_int = seed_from(seed)
+        generator = torch_generator(seed_int, self.device)
+        denoise = GuidedDenoiser(
+            self.model,
+            properties,
+            mask,
+            guidance,
+            shortcut=card.shortcut,
+            generator=generator if card.model_config.get("null_embedding") == "random" else None,
+        )
+        info = {
+            "model": card.name,
+            "sampler": sampler,
+            "steps": int(steps),
+            "seed": seed_int,
+            "targets": dict(targets or {}),
+            "guidance": float(guidance),
+        }
+        batch_size = int(min(batch_size or count, count))
+        n_batches = math.ceil(count / batch_size)
+        structures: list[Atoms] = []
+        with (
+            tqdm(total=n_batches * (len(sampler_obj.time_grid(steps)) - 1), disable=not progress,
+                 desc=f"{card.name} {sampler}") as bar,
+            torch.no_grad(),
+        ):
+            for start in range(0, count, batch_size):
+                n_systems = min(batch_size, count - start)
+                state = self._initial_state(
+                    sampler_obj, cell_array, n_nodes, n_systems, fixed, generator
+                )
+                denoise.properties, denoise.property_mask = self._expand(
+                    properties, mask, n_systems
+                )
+                state = run_sampler(sampler_obj, state, denoise, steps, generator, bar.update)
+                structures.extend(self._to_atoms(state, info))
+        return structures
+
+    # ------------------------------------------------------------------ helpers
+
+    def _make_sampler(self, name: str):
+        card = self.card
+        if name not in SAMPLERS:
+            raise unknown_name("sampler", name, SAMPLERS)
+        sampler = get_sampler(
+            name,
+            pos_schedule=PositionSchedule(card.sigma_x_max),
+            el_schedule=ElementSchedule(card.sigma_e_max),
+        )
+        if card.objective not in sampler.objectives:
+            usable = sorted(n for n, cls in SAMPLERS.items() if card.objective in cls.objectives)
+            raise AmdenError(
+                f"sampler {name!r} cannot use model {card.name!r}, trained with objective "
+                f"{card.objective!r}; samplers for it: {', '.join(map(repr, usable))}"
+            )
+        return sampler
+
+    def _normalised_targets(self, targets: Mapping[str, float] | None):
+        """Return ``(1, P)`` normalised targets and mask (None, None without properties)."""
+        card = self.card
+        targets = dict(targets or {})
+        for name in targets:
+            if name not in card.property_names:
+                if not card.property_names:
+                    raise UnknownNameError(
+                        f"unknown target {name!r}: model {card.name!r} was trained without "
+                        "properties and cannot be conditioned; generate without targets"
+                    )
+                raise unknown_name("target property", name, card.property_names)
+        if not card.property_names:
+            return None, None
+        values = torch.zeros((1, len(card.property_names)), dtype=self.dtype, device=self.device)
+        mask = torch.zeros(values.shape, dtype=torch.bool, device=self.device)
+        for i, name in enumerate(card.property_names):
+            if name in targets:
+                value = float(targets[name])
+                if not math.isfinite(value):
+                    raise AmdenError(f"target {name!r} must be finite, got {value}")
+                values[0, i] = (value - card.property_mean[i]) / card.property_std[i]
+                mask[0, i] = True
+        return values, mask
+
+    @staticmethod
+    def _expand(properties, mask, n_systems: int):
+        if properties is None:
+            return None, None
+        return properties.expand(n_systems, -1), mask.expand(n_systems, -1)
+
+    def _check_density(self, density: float, what: str) -> None:
+        rho_max = self.card.rho_max
+        if rho_max is not None and density > rho_max * (1 + 1e-9):
+            raise AmdenError(
+                f"{what} ({density:.5g} atoms/Å^3) is above the maximum density of model "
+                f"{self.card.name!r}, rho_max = {rho_max:.5g} atoms/Å^3; use a larger cell, "
+                "fewer atoms or a lower density"
+            )
+
+    def _layout(self, cell, n_atoms, density, composition):
+        """Cell ``(3, 3)``, node count, and the fixed element classes ``(n,)`` or None."""
+        card = self.card
+        training = card.training
+        if n_atoms is not None and (int(n_atoms) != n_atoms or n_atoms < 1):
+            raise AmdenError(f"n_atoms must be a positive integer, got {n_atoms}")
+        if density is not None and not (math.isfinite(density) and density > 0):
+            raise AmdenError(f"density must be a positive number of atoms/Å^3, got {density}")
+        if density is not None:
+            self._check_density(density, "density")
+        fixed = None
+        if composition is not None:
+            symbols = _composition_symbols(composition, n_atoms)
+            unknown = sorted(set(symbols) - set(card.elements))
+            if unknown:
+                raise unknown_name("element", unknown[0], card.elements)
+            fixed = np.array([card.elements.index(s) for s in symbols])
+            n_atoms = len(symbols)
+        ghosts = card.rho_max is not None and fixed is None
+
+        if cell is not None:
+            cell_array = _parse_cell(cell)
+            volume = abs(np.linalg.det(cell_array))
+            if ghosts:
+                if n_atoms is not None or density is not None:
+                    raise AmdenError(
+                        f"model {card.name!r} uses ghost atoms: with a cell given it decides the "
+                        "number of atoms itself; drop n_atoms/density, or fix the atoms with "
+                        "composition="
+                    )
+                return cell_array, node_count(volume, card.rho_max), None
+            if n_atoms is None:
+                density = density or training.get("default_number_density")
+                if density is None:
+                    raise AmdenError(
+                        f"give n_atoms (or density) with the cell: model {card.name!r} has no "
+                        "default density"
+                    )
+                n_atoms = max(1, round(density * volume))
+            self._check_density(n_atoms / volume, f"the density of {n_atoms} atoms in this cell")
+            return cell_array, int(n_atoms), fixed
+
+        n_atoms = n_atoms or training.get("default_n_atoms")
+        density = density or training.get("default_number_density")
+        if n_atoms is None or density is None:
+            raise AmdenError(
+                f"give a cell, or n_atoms and density: model {card.name!r} stores no default "
+                f"{'number of atoms' if n_atoms is None else 'density'}"
+            )
+        self._check_density(density, "density")
+        cell_array = np.eye(3) * (n_atoms / density) ** (1.0 / 3.0)
+        if ghosts:
+            return cell_array, node_count(abs(np.linalg.det(cell_array)), card.rho_max), None
+        return cell_array, int(n_atoms), fixed
+
+    def _initial_state(self, sampler, cell_array, n_nodes, n_systems, fixed, generator):
+        cell = torch.as_tensor(cell_array, dtype=self.dtype, device=self.device)
+        cell = cell.expand(n_systems, 3, 3).contiguous()
+        system_idx = torch.arange(n_systems, device=self.device).repeat_interleave(n_nodes)
+        positions, elements = sampler.prior(cell, system_idx, self.card.n_classes, generator)
+        fixed_elements = None
+        if fixed is not None:
+            classes = torch.as_tensor(fixed, device=self.device).repeat(n_systems)
+            fixed_elements = torch.nn.functional.one_hot(classes, self.card.n_classes).to(
+                self.dtype
+            )
+        return SamplerState(positions, elements, cell, system_idx, fixed_elements)
+
+    def _to_atoms(self, state: SamplerState, info: dict) -> Iterable[Atoms]:
+        card = self.card
+        # A model trained without ghosts never saw the ghost class: choose among the elements.
+        logits = state.elements if card.rho_max is not None else state.elements[:, :-1]
+        classes = logits.argmax(dim=-1).cpu().numpy()
+        positions = state.positions.detach().cpu().double().numpy()
+        cells = state.cell.detach().cpu().double().numpy()
+        system_idx = state.system_idx.cpu().numpy()
+        numbers = np.array([atomic_numbers[s] for s in card.elements] + [0])
+        for b in range(state.n_systems):
+            keep = (system_idx == b) & (classes != card.ghost_index)
+            atoms = Atoms(
+                numbers=numbers[classes[keep]], positions=positions[keep], cell=cells[b], pbc=True
+            )
+            atoms.info.update(info)
+            atoms.info["targets"] = dict(info["targets"])
+            yield atoms
