@@ -85,6 +85,9 @@ def make_dataset(
         HDF5 dataset path; created, or extended when it exists.
     workers
         Worker processes of the local Dask cluster (ignored with ``scheduler``).
+        With 1 the worker runs inside this process; with more, a script that calls
+        this must guard its body with ``if __name__ == "__main__":`` (worker
+        processes are spawned and import the script, as with :mod:`multiprocessing`).
     scheduler
         Address of a running Dask scheduler (e.g. ``"tcp://host:8786"``) to fan
         out over a cluster instead of a local one.
@@ -113,7 +116,8 @@ def make_dataset(
     os.makedirs(journal, exist_ok=True)
     if scheduler is None:
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+            n_workers=workers, threads_per_worker=1, processes=workers > 1,
+            dashboard_address=":0",
         )
         client = Client(cluster)
     else:
