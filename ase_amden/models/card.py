@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
+
+from ase_amden.errors import AmdenError, UnknownNameError, unknown_name
 
 #: Version of the checkpoint layout; a checkpoint with another value is refused.
 CHECKPOINT_FORMAT = 1
@@ -48,6 +54,7 @@ class ModelCard:
         Training hyperparameters and history (free-form).
     package_version
         ``ase_amden.__version__`` that wrote the checkpoint.
+
     """
 
     name: str
@@ -79,6 +86,60 @@ class ModelCard:
     def ghost_index(self) -> int:
         """Index of the ghost class in the element channel."""
         return len(self.elements)
+
+    def normalise_targets(
+        self, targets: Mapping[str, float] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Normalise target properties the way the network saw them in training.
+
+        Parameters
+        ----------
+        targets
+            ``{name: value}`` in the units of :attr:`property_units`; any subset of
+            :attr:`property_names` (None: no targets).
+
+        Returns
+        -------
+        values, mask
+            ``(P,)`` float64 ``(y - mean) / std`` in model order (0 where not given) and
+            ``(P,)`` bool, True where a target is given (``P = len(property_names)``).
+
+        Raises
+        ------
+        UnknownNameError
+            For a name that is not a property of the model (the message lists them).
+        AmdenError
+            For a value that is not finite.
+
+        Examples
+        --------
+        >>> card = ModelCard(name="toy", elements=["Si"], model_config={},
+        ...                  property_names=["shear_modulus", "ring_size"],
+        ...                  property_mean=[30.0, 6.0], property_std=[2.0, 0.5])
+        >>> values, mask = card.normalise_targets({"shear_modulus": 34.0})
+        >>> values.tolist(), mask.tolist()
+        ([2.0, 0.0], [True, False])
+
+        """
+        targets = dict(targets or {})
+        names = list(self.property_names)
+        values = np.zeros(len(names))
+        mask = np.zeros(len(names), dtype=bool)
+        for name, value in targets.items():
+            if name not in names:
+                if not names:
+                    raise UnknownNameError(
+                        f"unknown target {name!r}: model {self.name!r} was trained without "
+                        "properties and cannot be conditioned; give no targets"
+                    )
+                raise unknown_name("target property", name, names)
+            value = float(value)
+            if not math.isfinite(value):
+                raise AmdenError(f"target {name!r} must be finite, got {value}")
+            i = names.index(name)
+            values[i] = (value - self.property_mean[i]) / self.property_std[i]
+            mask[i] = True
+        return values, mask
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form, as stored in checkpoints and JSON."""

@@ -1,0 +1,418 @@
+"""The noise-predicting network (AMDEN eqs. 12-15, 21; AMShortcut B.4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ase_amden.errors import AmdenError, InvalidStructureError, unknown_name
+from ase_amden.models.egnn import EGNNLayer, distance_embedding, smooth_cutoff
+from ase_amden.models.embeddings import NULL_EMBEDDINGS, PropertyEmbedding, SinusoidalFeatures
+from ase_amden.models.graph import periodic_graph
+
+
+@dataclass
+class DenoiserConfig:
+    """Hyperparameters of a :class:`Denoiser`.
+
+    ``dataclasses.asdict(config)`` is what :attr:`ModelCard.model_config`
+    stores; ``DenoiserConfig(**card.model_config)`` rebuilds it.
+
+    Attributes
+    ----------
+    n_classes
+        Width of the element channel (elements plus the ghost class).
+    property_names
+        Conditioning properties, in the column order of ``properties``.
+    hidden
+        Width of the node features.
+    n_layers
+        Number of EGNN layers ``L``.
+    n_vector
+        Number of vector channels ``k``.
+    cutoff
+        Graph cutoff radius, Å.
+    n_norm
+        Normalisation of neighbour sums.
+    property_dim
+        Embedding width per property.
+    time_dim
+        Number of sinusoidal time features (and step-size features).
+    null_embedding
+        ``"learned"`` or ``"random"`` (see :class:`PropertyEmbedding`).
+    shortcut
+        The network takes the shortcut step size ``d`` as an input.
+    energy
+        Energy-based variant (SPEC section 4): the noise is the gradient of
+        a scalar noise energy.
+    sigma_x_max
+        Largest position noise, Å; the energy variant needs
+        ``sigma_x(t) = sigma_x_max * t``.
+
+    """
+
+    n_classes: int
+    property_names: tuple[str, ...] = ()
+    hidden: int = 128
+    n_layers: int = 4
+    n_vector: int = 8
+    cutoff: float = 6.5
+    n_norm: float = 40.0
+    property_dim: int = 8
+    time_dim: int = 16
+    null_embedding: str = "learned"
+    shortcut: bool = False
+    energy: bool = False
+    sigma_x_max: float = 1.5
+
+    def __post_init__(self):
+        self.property_names = tuple(self.property_names)
+        if self.null_embedding not in NULL_EMBEDDINGS:
+            raise unknown_name("null embedding", self.null_embedding, NULL_EMBEDDINGS)
+        positive = {
+            "n_classes": self.n_classes,
+            "hidden": self.hidden,
+            "n_layers": self.n_layers,
+            "n_vector": self.n_vector,
+            "cutoff": self.cutoff,
+            "n_norm": self.n_norm,
+            "property_dim": self.property_dim,
+            "sigma_x_max": self.sigma_x_max,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"DenoiserConfig.{name} must be positive, got {value!r}")
+        if self.time_dim < 0:
+            raise ValueError(f"DenoiserConfig.time_dim must be >= 0, got {self.time_dim!r}")
+        if len(set(self.property_names)) != len(self.property_names):
+            raise ValueError(f"property_names has duplicates: {self.property_names}")
+
+
+class Denoiser(nn.Module):
+    """EGNN noise predictor for periodic structures, batched over systems.
+
+    Node inputs are ``[time features, noisy element vector, property
+    embeddings (, step-size features)]`` mapped linearly to ``hidden``
+    features; ``L`` :class:`~ase_amden.models.egnn.EGNNLayer` follow on the
+    periodic radius graph. The outputs are
+
+    * standard variant: ``eps_x = X - X^(L,0)`` (AMDEN eq. 15), computed as
+      minus the summed coordinate updates of the first vector channel, so
+      the periodic wrap never enters; ``eps_e = Linear(H^(L))``;
+    * energy variant: ``E_hat = (1 / sigma_x(t)) sum_i (0.5 |X_i - X_i^(L,0)|^2
+      + gamma e_i)`` with ``e_i = Linear(H^(L))`` and learnable ``gamma``;
+      ``eps_x = -sigma_x(t) s = sigma_x(t) grad_X E_hat`` by autograd, and
+      ``eps_e = Linear(H^(L))`` as in the standard variant.
+
+    The output layers start small, so an untrained model predicts noise
+    close to zero. Everything is invariant (``eps_e``, ``E_hat``) or
+    equivariant (``eps_x``) under rotations, mirrors, translations and
+    permutations of the atoms, and the cell may be any periodic cell (rows
+    are lattice vectors, ASE convention).
+
+    Parameters
+    ----------
+    config
+        Hyperparameters.
+
+    Examples
+    --------
+    >>> model = Denoiser(DenoiserConfig(n_classes=2, hidden=16, n_layers=1))
+    >>> cell = 5.0 * torch.eye(3).unsqueeze(0)
+    >>> positions = torch.rand(4, 3) * 5.0
+    >>> elements = torch.randn(4, 2)
+    >>> eps_x, eps_e = model(positions, elements, cell, torch.zeros(4, dtype=torch.long),
+    ...                      torch.tensor([0.5]))
+    >>> eps_x.shape, eps_e.shape
+    (torch.Size([4, 3]), torch.Size([4, 2]))
+
+    """
+
+    def __init__(self, config: DenoiserConfig):
+        super().__init__()
+        self.config = config
+        self.time_features = SinusoidalFeatures(config.time_dim)
+        width = self.time_features.width + config.n_classes
+        self.property_embedding = None
+        if config.property_names:
+            self.property_embedding = PropertyEmbedding(
+                len(config.property_names), config.property_dim, config.null_embedding
+            )
+            width += self.property_embedding.width
+        self.step_features = None
+        if config.shortcut:
+            self.step_features = SinusoidalFeatures(config.time_dim)
+            width += self.step_features.width
+        self.embed = nn.Linear(width, config.hidden)
+        self.layers = nn.ModuleList(
+            EGNNLayer(config.hidden, config.n_vector, config.n_norm) for _ in range(config.n_layers)
+        )
+        self.element_head = nn.Linear(config.hidden, config.n_classes)
+        nn.init.uniform_(self.element_head.weight, -1e-2, 1e-2)
+        nn.init.zeros_(self.element_head.bias)
+        if config.energy:
+            # No bias: a constant per atom would not change the score.
+            self.energy_head = nn.Linear(config.hidden, 1, bias=False)
+            nn.init.uniform_(self.energy_head.weight, -1e-2, 1e-2)
+            self.gamma = nn.Parameter(torch.tensor(1.0))
+
+    @property
+    def n_properties(self) -> int:
+        """Number of conditioning properties ``P``."""
+        return len(self.config.property_names)
+
+    def forward(
+        self,
+        positions: torch.Tensor,
+        elements: torch.Tensor,
+        cell: torch.Tensor,
+        system_idx: torch.Tensor,
+        t: torch.Tensor | float,
+        properties: torch.Tensor | None = None,
+        property_mask: torch.Tensor | None = None,
+        step_size: torch.Tensor | float | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predict the position and element noise of a batch of noisy structures.
+
+        Parameters
+        ----------
+        positions
+            ``(N, 3)`` noisy positions, Å (wrapped or not).
+        elements
+            ``(N, n_classes)`` noisy element vectors.
+        cell
+            ``(B, 3, 3)`` cells, rows are lattice vectors, Å.
+        system_idx
+            ``(N,)`` long, system of each atom in ``[0, B)``.
+        t
+            ``(B,)`` diffusion times in ``[0, 1]`` (a scalar is broadcast).
+        properties
+            ``(B, P)`` normalised property values; entries where
+            ``property_mask`` is False may hold anything. None: no property
+            is given.
+        property_mask
+            ``(B, P)`` bool, True where a property is given, False where the
+            null embedding is used. None: all given when ``properties`` is
+            given, else all absent.
+        step_size
+            ``(B,)`` shortcut step sizes ``d`` (a scalar is broadcast);
+            required by shortcut models and refused by others.
+        generator
+            Random generator for the ``"random"`` null embedding.
+
+        Returns
+        -------
+        eps_x
+            ``(N, 3)`` predicted position noise (dimensionless; positions
+            noise is ``sigma_x(t) * eps_x`` Å).
+        eps_e
+            ``(N, n_classes)`` predicted element noise.
+
+        Notes
+        -----
+        For energy models the gradient is taken with
+        ``create_graph=self.training or torch.is_grad_enabled()``, so a loss
+        on ``eps_x`` can be backpropagated to the parameters (double
+        backward). Under ``torch.no_grad()`` the gradient is still computed
+        and the outputs are detached. ``sigma_x(t)`` cancels between
+        ``E_hat`` and ``eps_x``, so ``eps_x`` is finite also at ``t = 0``.
+
+        """
+        inputs = self._prepare(
+            positions, elements, cell, system_idx, t, properties, property_mask, step_size
+        )
+        if not self.config.energy:
+            vectors, h = self._backbone(*inputs, generator=generator)
+            return -vectors[:, 0], self.element_head(h)
+
+        create_graph = self.training or torch.is_grad_enabled()
+        with torch.enable_grad():
+            positions = inputs[0]
+            if not positions.requires_grad:
+                positions = positions.detach().requires_grad_(True)
+            potential, h = self._potential(positions, *inputs[1:], generator=generator)
+            (eps_x,) = torch.autograd.grad(potential.sum(), positions, create_graph=create_graph)
+            eps_e = self.element_head(h)
+        if not create_graph:
+            eps_e = eps_e.detach()
+        return eps_x, eps_e
+
+    def energy(
+        self,
+        positions: torch.Tensor,
+        elements: torch.Tensor,
+        cell: torch.Tensor,
+        system_idx: torch.Tensor,
+        t: torch.Tensor | float,
+        properties: torch.Tensor | None = None,
+        property_mask: torch.Tensor | None = None,
+        step_size: torch.Tensor | float | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Noise energy ``E_hat`` per structure (energy models only; SPEC section 4).
+
+        Arguments are those of :meth:`forward`. ``E_hat`` is in units of kT
+        (kT = 1), and ``-grad_X E_hat`` is the position score, Å^-1. It is
+        ``inf`` at ``t = 0`` where ``sigma_x(t) = 0``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B,)`` noise energies, differentiable with respect to
+            ``positions`` and the parameters.
+
+        Raises
+        ------
+        AmdenError
+            If the model is not an energy model.
+
+        """
+        if not self.config.energy:
+            raise AmdenError(
+                "energy() needs an energy-based model; build it with "
+                "DenoiserConfig(energy=True) or load an energy checkpoint"
+            )
+        inputs = self._prepare(
+            positions, elements, cell, system_idx, t, properties, property_mask, step_size
+        )
+        potential, _ = self._potential(*inputs, generator=generator)
+        return potential / (self.config.sigma_x_max * inputs[4])
+
+    def _potential(self, *inputs, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``sigma_x(t) * E_hat`` per structure ``(B,)`` and the last node features."""
+        vectors, h = self._backbone(*inputs, generator=generator)
+        per_atom = 0.5 * vectors[:, 0].square().sum(-1) + self.gamma * self.energy_head(h)[:, 0]
+        n_systems = inputs[2].shape[0]
+        system_idx = inputs[3]
+        potential = torch.zeros(n_systems, dtype=per_atom.dtype, device=per_atom.device)
+        return potential.index_add(0, system_idx, per_atom), h
+
+    def _backbone(
+        self,
+        positions: torch.Tensor,
+        elements: torch.Tensor,
+        cell: torch.Tensor,
+        system_idx: torch.Tensor,
+        t: torch.Tensor,
+        properties: torch.Tensor | None,
+        property_mask: torch.Tensor | None,
+        step_size: torch.Tensor | None,
+        *,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vector-channel displacements ``X^(L) - X`` ``(N, k, 3)`` and ``H^(L)``."""
+        cutoff = self.config.cutoff
+        src, dst, shift = periodic_graph(positions, cell, system_idx, cutoff)
+        edge_vector = positions[dst] - positions[src] + shift
+        distance_sq = edge_vector.square().sum(-1, keepdim=True)
+        edge_attr = distance_embedding(distance_sq, cutoff)
+        # Clamping keeps the gradient finite for (unphysical) coincident atoms.
+        edge_weight = smooth_cutoff(distance_sq.clamp(min=1e-12).sqrt(), cutoff)
+
+        per_system = [self.time_features(t)]
+        if self.property_embedding is not None:
+            per_system.append(self.property_embedding(properties, property_mask, generator))
+        if self.step_features is not None:
+            per_system.append(self.step_features(step_size))
+        node_input = torch.cat([elements, torch.cat(per_system, dim=-1)[system_idx]], dim=-1)
+        h = self.embed(node_input)
+        vectors = positions.new_zeros(positions.shape[0], self.config.n_vector, 3)
+        for layer in self.layers:
+            h, vectors = layer(h, vectors, src, dst, edge_vector, edge_attr, edge_weight)
+        return vectors, h
+
+    def _prepare(
+        self,
+        positions: torch.Tensor,
+        elements: torch.Tensor,
+        cell: torch.Tensor,
+        system_idx: torch.Tensor,
+        t: torch.Tensor | float,
+        properties: torch.Tensor | None,
+        property_mask: torch.Tensor | None,
+        step_size: torch.Tensor | float | None,
+    ) -> tuple:
+        """Check shapes and cast inputs to the model's dtype and device."""
+        reference = self.embed.weight
+        dtype, device = reference.dtype, reference.device
+        n_atoms = positions.shape[0]
+        if positions.ndim != 2 or positions.shape[1] != 3:
+            raise InvalidStructureError(
+                f"positions must have shape (N, 3), got {tuple(positions.shape)}"
+            )
+        if cell.ndim != 3 or cell.shape[1:] != (3, 3):
+            raise InvalidStructureError(f"cell must have shape (B, 3, 3), got {tuple(cell.shape)}")
+        n_systems = cell.shape[0]
+        if elements.shape != (n_atoms, self.config.n_classes):
+            raise InvalidStructureError(
+                f"elements must have shape (N, n_classes) = ({n_atoms}, {self.config.n_classes}),"
+                f" got {tuple(elements.shape)}"
+            )
+        if system_idx.shape != (n_atoms,):
+            raise InvalidStructureError(
+                f"system_idx must have shape ({n_atoms},), got {tuple(system_idx.shape)}"
+            )
+        positions = positions.to(device, dtype)
+        elements = elements.to(device, dtype)
+        cell = cell.to(device, dtype)
+        system_idx = system_idx.to(device, torch.long)
+        t = self._per_system(t, "t", n_systems, dtype, device)
+
+        n_properties = self.n_properties
+        if n_properties:
+            if properties is None:
+                properties = torch.zeros(n_systems, n_properties, dtype=dtype, device=device)
+                property_mask = torch.zeros(n_systems, n_properties, dtype=torch.bool)
+            elif property_mask is None:
+                property_mask = torch.ones(n_systems, n_properties, dtype=torch.bool)
+            if properties.shape != (n_systems, n_properties):
+                raise ValueError(
+                    f"properties must have shape (B, P) = ({n_systems}, {n_properties}) for "
+                    f"{self.config.property_names}, got {tuple(properties.shape)}"
+                )
+            if property_mask.shape != (n_systems, n_properties):
+                raise ValueError(
+                    f"property_mask must have shape ({n_systems}, {n_properties}), "
+                    f"got {tuple(property_mask.shape)}"
+                )
+            properties = properties.to(device, dtype)
+            property_mask = property_mask.to(device, torch.bool)
+        elif properties is not None and properties.numel() > 0:
+            raise ValueError(
+                "this model takes no properties (DenoiserConfig.property_names is empty); "
+                "pass properties=None"
+            )
+
+        if self.config.shortcut:
+            if step_size is None:
+                raise ValueError("shortcut models need step_size (B,); pass d = 0 for a plain step")
+            step_size = self._per_system(step_size, "step_size", n_systems, dtype, device)
+        elif step_size is not None:
+            raise ValueError(
+                "this model was not trained with step sizes (DenoiserConfig.shortcut is False); "
+                "pass step_size=None"
+            )
+        return positions, elements, cell, system_idx, t, properties, property_mask, step_size
+
+    @staticmethod
+    def _per_system(
+        value: torch.Tensor | float,
+        name: str,
+        n_systems: int,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> torch.Tensor:
+        """``(B,)`` tensor from a per-system tensor or a scalar."""
+        value = torch.as_tensor(value, dtype=dtype, device=device)
+        if value.ndim == 0:
+            return value.expand(n_systems)
+        if value.shape != (n_systems,):
+            raise ValueError(
+                f"{name} must have shape (B,) = ({n_systems},), got {tuple(value.shape)}"
+            )
+        return value

@@ -1,0 +1,202 @@
+import json
+from dataclasses import asdict
+
+import pytest
+import torch
+
+from ase_amden.errors import InvalidStructureError, UnknownNameError
+from ase_amden.models import Denoiser, DenoiserConfig, ModelCard, wrap_positions
+
+DTYPE = torch.float64
+TOL = {"rtol": 1e-9, "atol": 1e-11}
+
+
+def _run(model, positions, elements, cell, t=0.4, **kwargs):
+    system_idx = torch.zeros(len(positions), dtype=torch.long)
+    with torch.no_grad():
+        return model(positions, elements, cell[None], system_idx, torch.tensor([t]), **kwargs)
+
+
+def test_config_round_trips_through_the_model_card_as_json():
+    config = DenoiserConfig(n_classes=4, property_names=("shear_modulus", "cooling_rate"))
+    card = ModelCard(name="toy", elements=["Si", "O", "Li"], model_config=asdict(config))
+    restored = ModelCard.from_dict(json.loads(json.dumps(card.to_dict())))
+    assert DenoiserConfig(**restored.model_config) == config
+    first, second = Denoiser(config), Denoiser(DenoiserConfig(**restored.model_config))
+    second.load_state_dict(first.state_dict())  # same architecture, same parameter names
+
+
+def test_config_errors_name_the_problem():
+    with pytest.raises(UnknownNameError, match="null embedding 'zero'"):
+        DenoiserConfig(n_classes=2, null_embedding="zero")
+    with pytest.raises(ValueError, match="hidden must be positive"):
+        DenoiserConfig(n_classes=2, hidden=0)
+
+
+def test_untrained_full_size_model_outputs_small_finite_noise(random_system):
+    model = Denoiser(DenoiserConfig(n_classes=3)).eval()
+    cell = (40 / 0.05) ** (1 / 3) * torch.eye(3, dtype=torch.float32)
+    positions, elements = random_system(40, cell.double(), seed=0)
+    eps_x, eps_e = _run(model, positions.float(), elements.float(), cell, t=0.7)
+    assert eps_x.dtype == torch.float32 and eps_x.shape == (40, 3) and eps_e.shape == (40, 3)
+    assert torch.isfinite(eps_x).all() and torch.isfinite(eps_e).all()
+    assert 0 < eps_x.abs().max() < 0.1 and 0 < eps_e.abs().max() < 0.5
+
+
+@pytest.mark.parametrize("proper", [True, False], ids=["rotation", "mirror"])
+def test_rotation_and_mirror_equivariance(
+    make_model, random_system, random_orthogonal, triclinic_cell, proper
+):
+    model = make_model()
+    positions, elements = random_system(6, triclinic_cell, seed=1)
+    q = random_orthogonal(7, proper)
+    eps_x, eps_e = _run(model, positions, elements, triclinic_cell)
+    assert eps_x.abs().max() > 1e-2  # the check is not vacuous
+    rot_x, rot_e = _run(model, positions @ q.T, elements, triclinic_cell @ q.T)
+    torch.testing.assert_close(rot_x, eps_x @ q.T, **TOL)
+    torch.testing.assert_close(rot_e, eps_e, **TOL)
+
+
+def test_translation_and_wrapping_invariance(make_model, random_system, triclinic_cell):
+    model = make_model()
+    positions, elements = random_system(6, triclinic_cell, seed=2)
+    eps_x, eps_e = _run(model, positions, elements, triclinic_cell)
+    moved = positions + torch.tensor([13.1, -4.7, 2.2], dtype=DTYPE)
+    for shifted in (moved, wrap_positions(moved, triclinic_cell[None], torch.zeros(6).long())):
+        out_x, out_e = _run(model, shifted, elements, triclinic_cell)
+        torch.testing.assert_close(out_x, eps_x, **TOL)
+        torch.testing.assert_close(out_e, eps_e, **TOL)
+
+
+def test_permutation_equivariance(make_model, random_system, triclinic_cell):
+    model = make_model()
+    positions, elements = random_system(7, triclinic_cell, seed=3)
+    perm = torch.randperm(7, generator=torch.Generator().manual_seed(0))
+    eps_x, eps_e = _run(model, positions, elements, triclinic_cell)
+    out_x, out_e = _run(model, positions[perm], elements[perm], triclinic_cell)
+    torch.testing.assert_close(out_x, eps_x[perm], **TOL)
+    torch.testing.assert_close(out_e, eps_e[perm], **TOL)
+
+
+def test_supercell_gives_each_copy_the_outputs_of_its_atom(
+    make_model, random_system, triclinic_cell
+):
+    model = make_model()
+    positions, elements = random_system(5, triclinic_cell, seed=4)
+    eps_x, eps_e = _run(model, positions, elements, triclinic_cell)
+    supercell = triclinic_cell.clone()
+    supercell[0] *= 2
+    big_positions = torch.cat([positions, positions + triclinic_cell[0]])
+    big_x, big_e = _run(model, big_positions, elements.repeat(2, 1), supercell)
+    torch.testing.assert_close(big_x, eps_x.repeat(2, 1), **TOL)
+    torch.testing.assert_close(big_e, eps_e.repeat(2, 1), **TOL)
+
+
+def test_batch_of_two_systems_equals_each_alone(make_model, random_system, triclinic_cell):
+    model = make_model(property_names=("a", "b"))
+    small_cell = 4.5 * torch.eye(3, dtype=DTYPE)
+    first = random_system(5, triclinic_cell, seed=5)
+    second = random_system(3, small_cell, seed=6)
+    properties = torch.tensor([[0.3, float("nan")], [-1.2, 0.8]], dtype=DTYPE)
+    mask = torch.tensor([[True, False], [True, True]])
+    t = torch.tensor([0.3, 0.8], dtype=DTYPE)
+    system_idx = torch.tensor([0, 1, 0, 0, 1, 0, 1, 0])  # interleaved on purpose
+    positions = torch.zeros(8, 3, dtype=DTYPE)
+    elements = torch.zeros(8, 3, dtype=DTYPE)
+    for b, (pos, el) in enumerate((first, second)):
+        positions[system_idx == b], elements[system_idx == b] = pos, el
+    cells = torch.stack([triclinic_cell, small_cell])
+    with torch.no_grad():
+        eps_x, eps_e = model(positions, elements, cells, system_idx, t, properties, mask)
+        for b, (pos, el) in enumerate((first, second)):
+            alone = model(
+                pos,
+                el,
+                cells[b : b + 1],
+                torch.zeros(len(pos)).long(),
+                t[b : b + 1],
+                properties[b : b + 1],
+                mask[b : b + 1],
+            )
+            torch.testing.assert_close(eps_x[system_idx == b], alone[0], **TOL)
+            torch.testing.assert_close(eps_e[system_idx == b], alone[1], **TOL)
+
+
+def test_outputs_are_continuous_when_an_atom_crosses_the_cutoff(make_model):
+    model = make_model(scale=0.5)
+    cell = 20.0 * torch.eye(3, dtype=DTYPE)
+    elements = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]], dtype=DTYPE)
+
+    def outputs(r):
+        positions = torch.tensor(
+            [[5.0, 5.0, 5.0], [5.0, 8.0, 5.0], [5.0 + r, 5.0, 5.0]], dtype=DTYPE
+        )
+        return torch.cat([o.flatten() for o in _run(model, positions, elements, cell)])
+
+    # Atom 2 only meets atom 0, at distance r; the cutoff is 6.5 Å.
+    assert (outputs(3.0) - outputs(6.6)).abs().max() > 1e-2  # they do interact
+    jumps = [(outputs(6.5 - h) - outputs(6.5 + h)).abs().max().item() for h in (1e-3, 1e-4)]
+    assert jumps[0] < 1e-4
+    assert jumps[1] < jumps[0] / 30  # f_cut ~ (r_c - r)^2: the change falls quadratically
+
+
+def test_shortcut_model_uses_the_step_size(make_model, random_system, triclinic_cell):
+    model = make_model(shortcut=True)
+    positions, elements = random_system(4, triclinic_cell, seed=7)
+    plain = _run(model, positions, elements, triclinic_cell, step_size=torch.tensor([0.0]))
+    jump = _run(model, positions, elements, triclinic_cell, step_size=torch.tensor([0.25]))
+    assert not torch.allclose(plain[0], jump[0])
+    with pytest.raises(ValueError, match="need step_size"):
+        _run(model, positions, elements, triclinic_cell)
+    with pytest.raises(ValueError, match="shortcut is False"):
+        _run(make_model(), positions, elements, triclinic_cell, step_size=0.25)
+
+
+def test_random_null_embedding_draws_anew_unless_seeded(make_model, random_system, triclinic_cell):
+    model = make_model(property_names=("a",), null_embedding="random")
+    positions, elements = random_system(4, triclinic_cell, seed=8)
+    draws = [_run(model, positions, elements, triclinic_cell)[1] for _ in range(2)]
+    assert not torch.allclose(draws[0], draws[1])
+    seeded = [
+        _run(
+            model, positions, elements, triclinic_cell, generator=torch.Generator().manual_seed(3)
+        )[1]
+        for _ in range(2)
+    ]
+    torch.testing.assert_close(seeded[0], seeded[1], rtol=0, atol=0)
+    given = torch.tensor([[0.5]], dtype=DTYPE)
+    conditioned = [
+        _run(model, positions, elements, triclinic_cell, properties=given)[1] for _ in range(2)
+    ]
+    torch.testing.assert_close(conditioned[0], conditioned[1], rtol=0, atol=0)
+
+
+def test_time_and_properties_change_the_prediction(make_model, random_system, triclinic_cell):
+    model = make_model(property_names=("a",))
+    positions, elements = random_system(4, triclinic_cell, seed=9)
+    base = _run(model, positions, elements, triclinic_cell, t=0.2)[0]
+    later = _run(model, positions, elements, triclinic_cell, t=0.6)[0]
+    given = _run(
+        model,
+        positions,
+        elements,
+        triclinic_cell,
+        t=0.2,
+        properties=torch.tensor([[1.0]], dtype=DTYPE),
+    )[0]
+    assert not torch.allclose(base, later) and not torch.allclose(base, given)
+
+
+def test_bad_shapes_are_refused_with_the_expected_shape(make_model, triclinic_cell):
+    model = make_model()
+    positions = torch.zeros(4, 3, dtype=DTYPE)
+    with pytest.raises(InvalidStructureError, match=r"\(4, 3\)"):
+        _run(model, positions, torch.zeros(4, 2, dtype=DTYPE), triclinic_cell)
+    with pytest.raises(ValueError, match="takes no properties"):
+        _run(
+            model,
+            positions,
+            torch.zeros(4, 3, dtype=DTYPE),
+            triclinic_cell,
+            properties=torch.ones(1, 1, dtype=DTYPE),
+        )
