@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from .. import __version__
-from ..errors import AmdenError
 from ..analysis.cli import add_analyze_parser
-from .dataset import add_dataset_parser
+from ..errors import AmdenError
 from ..training.cli import add_train_parser
+from .dataset import add_dataset_parser
 from .generate import add_generate_parser
 
 

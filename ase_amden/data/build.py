@@ -95,6 +95,7 @@ def make_dataset(
         Show a progress bar.
     on_sample
         Called with each finished sample after it is saved.
+
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")

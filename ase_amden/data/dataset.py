@@ -63,6 +63,7 @@ class AmorphousDataset(Sequence):
     >>> ds = AmorphousDataset.write(path, [atoms], units={"potential_energy": "eV/atom"})
     >>> len(ds), ds[0].get_chemical_formula(), ds[0].info["potential_energy"]
     (1, 'Si8', -4.3366)
+
     """
 
     def __init__(self, path: str | os.PathLike):

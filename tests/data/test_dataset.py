@@ -22,14 +22,15 @@ def test_round_trip(tmp_path):
     ds = AmorphousDataset.write(tmp_path / "d.h5", images, units={"potential_energy": "eV/atom"},
                                 protocol={"name": "test"})
     assert len(ds) == len(images)
-    for a, b in zip(images, ds):
+    for a, b in zip(images, ds, strict=True):
         np.testing.assert_allclose(a.positions, b.positions)
         np.testing.assert_allclose(a.cell[:], b.cell[:])
         assert b.info["potential_energy"] == a.info["potential_energy"]
         np.testing.assert_allclose(b.info["elastic_tensor"], a.info["elastic_tensor"])
     assert ds.property_units["potential_energy"] == "eV/atom"
     assert ds.protocol == {"name": "test"}
-    np.testing.assert_allclose(ds.properties("potential_energy"), [a.info["potential_energy"] for a in images])
+    expected = [a.info["potential_energy"] for a in images]
+    np.testing.assert_allclose(ds.properties("potential_energy"), expected)
     with pytest.raises(UnknownNameError, match="potential_energy"):
         ds.properties("shear_modulus")
 
