@@ -5,10 +5,12 @@ Cells follow ASE's convention throughout: rows are lattice vectors, Å.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,8 +24,7 @@ from tqdm.auto import tqdm
 from ase_amden.diffusion.ghosts import node_count
 from ase_amden.diffusion.guidance import GuidedDenoiser
 from ase_amden.diffusion.rng import RandomLike, seed_from, torch_generator
-from ase_amden.diffusion.samplers import SAMPLERS, SamplerState, get_sampler, run_sampler
-from ase_amden.diffusion.schedules import ElementSchedule, PositionSchedule
+from ase_amden.diffusion.samplers import SAMPLERS, Sampler, SamplerState, run_sampler
 from ase_amden.errors import AmdenError, InvalidStructureError, UnknownNameError, unknown_name
 from ase_amden.models.card import ModelCard
 
@@ -194,7 +195,8 @@ class AmorphousGenerator:
         composition: CompositionLike | None = None,
         targets: Mapping[str, float] | None = None,
         sampler: str = "sde",
-        steps: int = 200,
+        steps: int | None = None,
+        sampler_options: Mapping[str, Any] | None = None,
         guidance: float = 0.0,
         batch_size: int | None = None,
         seed: RandomLike = None,
@@ -228,12 +230,22 @@ class AmorphousGenerator:
             Target property values in the units of ``card.property_units``; properties not
             named are left free (null embedding).
         sampler
-            Name of a registered sampler (``ase_amden.diffusion.SAMPLERS``), e.g. ``"sde"``,
-            ``"ode"``.
+            Name of a registered sampler (``ase_amden.diffusion.SAMPLERS``): ``"sde"``
+            (AMDEN), ``"ode"``, ``"langevin"`` (Yang and Schwalbe-Koda) for noise-prediction
+            models; ``"hmc"`` for energy-based ones; ``"flow"`` for flow-matching models;
+            ``"shortcut"`` for shortcut models.
         steps
-            Number of sampler steps (``>= 1``).
+            Number of sampler steps (``>= 1``); None uses the sampler's own default
+            (``Sampler.default_steps``): 200 for sde, ode and flow, 2,000 for hmc, 4 for
+            shortcut, 3,000 for langevin.
+        sampler_options
+            Keyword options of the sampler class, e.g. ``{"dt0": 0.2}`` for hmc
+            (:class:`~ase_amden.diffusion.HMCSampler`: ``dt0``, ``n_leapfrog``, ``t_max``,
+            ``update``) or ``{"extra_noise": 0.5}`` for langevin
+            (:class:`~ase_amden.diffusion.LangevinSampler`); stored in
+            ``atoms.info["sampler_options"]`` when given.
         guidance
-            Classifier-free guidance weight ``w >= 0``.
+            Classifier-free guidance weight ``w >= 0`` (not with ``"hmc"``).
         batch_size
             Most structures passed through the network together (default: all ``count``).
         seed
@@ -246,7 +258,9 @@ class AmorphousGenerator:
         -------
         list[ase.Atoms]
             Periodic structures; ``atoms.info`` holds ``model``, ``sampler``, ``steps``,
-            ``seed``, ``targets``, ``guidance``.
+            ``seed``, ``targets``, ``guidance``, and what the sampler reports per structure
+            (hmc: ``hmc_acceptance``, the fraction of accepted HMC proposals, and
+            ``hmc_iterations``).
 
         Raises
         ------
@@ -259,13 +273,20 @@ class AmorphousGenerator:
         card = self.card
         if int(count) != count or count < 1:
             raise AmdenError(f"count must be a positive integer, got {count}")
-        if int(steps) != steps or steps < 1:
-            raise AmdenError(f"steps must be a positive integer, got {steps}")
         if not (math.isfinite(guidance) and guidance >= 0):
             raise AmdenError(f"guidance must be a finite number >= 0, got {guidance}")
         if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
             raise AmdenError(f"batch_size must be a positive integer or None, got {batch_size}")
-        sampler_obj = self._make_sampler(sampler)
+        sampler_obj = self._make_sampler(sampler, sampler_options or {})
+        if steps is None:
+            steps = sampler_obj.default_steps
+        if int(steps) != steps or steps < 1:
+            raise AmdenError(f"steps must be a positive integer, got {steps}")
+        if guidance > 0 and not sampler_obj.supports_guidance:
+            raise AmdenError(
+                f"sampler {sampler!r} takes no classifier-free guidance (it samples the "
+                "model's own distribution); use guidance=0, or another sampler"
+            )
         properties, mask = self._normalised_targets(targets)
         cell_array, n_nodes, fixed = self._layout(cell, n_atoms, density, composition)
 
@@ -287,6 +308,8 @@ class AmorphousGenerator:
             "targets": dict(targets or {}),
             "guidance": float(guidance),
         }
+        if sampler_options:
+            info["sampler_options"] = dict(sampler_options)
         batch_size = int(min(batch_size or count, count))
         n_batches = math.ceil(count / batch_size)
         structures: list[Atoms] = []
@@ -309,47 +332,42 @@ class AmorphousGenerator:
 
     # ------------------------------------------------------------------ helpers
 
-    def _make_sampler(self, name: str):
+    def _make_sampler(self, name: str, options: Mapping[str, Any]) -> Sampler:
         card = self.card
         if name not in SAMPLERS:
             raise unknown_name("sampler", name, SAMPLERS)
-        sampler = get_sampler(
-            name,
-            pos_schedule=PositionSchedule(card.sigma_x_max),
-            el_schedule=ElementSchedule(card.sigma_e_max),
-        )
-        if card.objective not in sampler.objectives:
-            usable = sorted(n for n, cls in SAMPLERS.items() if card.objective in cls.objectives)
+        cls = SAMPLERS[name]
+        reason = cls.incompatibility(card)
+        if reason is not None:
+            usable = sorted(n for n, c in SAMPLERS.items() if c.incompatibility(card) is None)
             raise AmdenError(
-                f"sampler {name!r} cannot use model {card.name!r}, trained with objective "
-                f"{card.objective!r}; samplers for it: {', '.join(map(repr, usable))}"
+                f"sampler {name!r} cannot use model {card.name!r}: {reason}; samplers for "
+                f"this model: {', '.join(map(repr, usable))}"
             )
-        return sampler
+        valid = sorted(
+            option for option in inspect.signature(cls.__init__).parameters
+            if option not in ("self", "pos_schedule", "el_schedule", "objective")
+        )
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise UnknownNameError(
+                f"unknown option(s) {unknown} of sampler {name!r}; its options are: "
+                f"{', '.join(valid) or 'none'}"
+            )
+        try:
+            return cls.from_card(card, **options)
+        except ValueError as error:
+            raise AmdenError(f"invalid option of sampler {name!r}: {error}") from None
 
     def _normalised_targets(self, targets: Mapping[str, float] | None):
         """Return ``(1, P)`` normalised targets and mask (None, None without properties)."""
-        card = self.card
-        targets = dict(targets or {})
-        for name in targets:
-            if name not in card.property_names:
-                if not card.property_names:
-                    raise UnknownNameError(
-                        f"unknown target {name!r}: model {card.name!r} was trained without "
-                        "properties and cannot be conditioned; generate without targets"
-                    )
-                raise unknown_name("target property", name, card.property_names)
-        if not card.property_names:
+        values, mask = self.card.normalise_targets(targets)
+        if not self.card.property_names:
             return None, None
-        values = torch.zeros((1, len(card.property_names)), dtype=self.dtype, device=self.device)
-        mask = torch.zeros(values.shape, dtype=torch.bool, device=self.device)
-        for i, name in enumerate(card.property_names):
-            if name in targets:
-                value = float(targets[name])
-                if not math.isfinite(value):
-                    raise AmdenError(f"target {name!r} must be finite, got {value}")
-                values[0, i] = (value - card.property_mean[i]) / card.property_std[i]
-                mask[0, i] = True
-        return values, mask
+        return (
+            torch.as_tensor(values, dtype=self.dtype, device=self.device).unsqueeze(0),
+            torch.as_tensor(mask, device=self.device).unsqueeze(0),
+        )
 
     @staticmethod
     def _expand(properties, mask, n_systems: int):
@@ -442,6 +460,7 @@ class AmorphousGenerator:
         positions = state.positions.detach().cpu().double().numpy()
         cells = state.cell.detach().cpu().double().numpy()
         system_idx = state.system_idx.cpu().numpy()
+        diagnostics = {key: value.cpu().tolist() for key, value in state.diagnostics.items()}
         numbers = np.array([atomic_numbers[s] for s in card.elements] + [0])
         for b in range(state.n_systems):
             keep = (system_idx == b) & (classes != card.ghost_index)
@@ -450,4 +469,6 @@ class AmorphousGenerator:
             )
             atoms.info.update(info)
             atoms.info["targets"] = dict(info["targets"])
+            for key, values in diagnostics.items():
+                atoms.info[key] = values[b]
             yield atoms

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +13,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from ase_amden.diffusion.schedules import ElementSchedule
-from ase_amden.errors import CheckpointError, InvalidStructureError, UnknownNameError, unknown_name
+from ase_amden.errors import CheckpointError, InvalidStructureError, UnknownNameError
 from ase_amden.models.card import ModelCard
 
 
@@ -150,18 +149,11 @@ class NoiseEnergyCalculator(Calculator):
         self, targets: Mapping[str, float] | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(1, P)`` normalised target values and ``(1, P)`` bool mask."""
-        names = list(self.card.property_names)
-        values = torch.zeros(1, len(names), dtype=self.dtype, device=self.device)
-        mask = torch.zeros(1, len(names), dtype=torch.bool, device=self.device)
-        for name, value in (targets or {}).items():
-            if name not in names:
-                raise unknown_name(f"target property of model {self.card.name!r}", name, names)
-            if not math.isfinite(float(value)):
-                raise ValueError(f"target {name!r} must be finite, got {value}")
-            i = names.index(name)
-            values[0, i] = (float(value) - self.card.property_mean[i]) / self.card.property_std[i]
-            mask[0, i] = True
-        return values, mask
+        values, mask = self.card.normalise_targets(targets)
+        return (
+            torch.as_tensor(values, dtype=self.dtype, device=self.device).unsqueeze(0),
+            torch.as_tensor(mask, device=self.device).unsqueeze(0),
+        )
 
     def _element_channel(self, atoms: Atoms, t: float) -> torch.Tensor:
         """``(N, n_classes)`` one-hot element vectors scaled by ``alpha_e(t)``."""
@@ -203,9 +195,13 @@ class NoiseEnergyCalculator(Calculator):
         system_idx = torch.zeros(len(atoms), dtype=torch.long, device=self.device)
         time = torch.full((1,), t, **options)
         elements = self._element_channel(atoms, t)
+        # A "random" null embedding is drawn from a fixed seed, so that the energy is
+        # one function of the positions (as optimizers and MD need).
+        null_draw = torch.Generator(device=self.device).manual_seed(0)
         with torch.enable_grad():
             energy = self.model.energy(
-                positions, elements, cell, system_idx, time, properties_tensor, mask
+                positions, elements, cell, system_idx, time, properties_tensor, mask,
+                generator=null_draw,
             )
             (gradient,) = torch.autograd.grad(energy.sum(), positions)
         value = float(energy.detach()[0])

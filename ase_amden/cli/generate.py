@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 
 
@@ -14,6 +15,19 @@ def _targets(pairs: list[str]) -> dict[str, float]:
             raise argparse.ArgumentTypeError(f"--target wants NAME=VALUE, got {pair!r}")
         targets[name] = float(value)
     return targets
+
+
+def _sampler_options(pairs: list[str]) -> dict[str, object]:
+    options: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"--sampler-option wants NAME=VALUE, got {pair!r}")
+        try:
+            options[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            options[name] = text
+    return options
 
 
 def add_generate_parser(subparsers) -> None:
@@ -30,8 +44,13 @@ def add_generate_parser(subparsers) -> None:
     parser.add_argument("--composition", help="fixed composition, e.g. Si64O128")
     parser.add_argument("--target", action="append", default=[], metavar="NAME=VALUE",
                         help="target property (repeatable), e.g. shear_modulus=30")
-    parser.add_argument("--sampler", default="sde", help="sde, ode, ... (default sde)")
-    parser.add_argument("--steps", type=int, default=200, help="denoising steps")
+    parser.add_argument("--sampler", default="sde",
+                        help="sde, ode, langevin, hmc, flow or shortcut (default sde)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="sampler steps (default: the sampler's own: 200 for sde, ode and "
+                             "flow, 2000 for hmc, 4 for shortcut, 3000 for langevin)")
+    parser.add_argument("--sampler-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="sampler option (repeatable), e.g. dt0=0.2 for hmc")
     parser.add_argument("--guidance", type=float, default=0.0, help="classifier-free weight w")
     parser.add_argument("--batch-size", type=int, help="structures per network batch")
     parser.add_argument("--seed", type=int, help="random seed (same seed, same structures)")
@@ -53,11 +72,12 @@ def _generate(args: argparse.Namespace) -> int:
     cell = None
     if args.cell:
         values = np.asarray(args.cell, dtype=float)
-        cell = values.reshape(3, 3) if values.size == 9 else values
+        cell = values.reshape(3, 3) if values.size == 9 else values.squeeze()
     images = gen.generate(
         args.count, cell=cell, n_atoms=args.n_atoms, density=args.density,
         composition=args.composition, targets=_targets(args.target) or None,
-        sampler=args.sampler, steps=args.steps, guidance=args.guidance,
+        sampler=args.sampler, steps=args.steps,
+        sampler_options=_sampler_options(args.sampler_option) or None, guidance=args.guidance,
         batch_size=args.batch_size, seed=args.seed, progress=not args.quiet,
     )
     folder = os.path.dirname(os.path.abspath(args.output))

@@ -1,7 +1,10 @@
 """Diffusion processes: noise schedules, ghost atoms, samplers and guidance."""
 
+from ase_amden.diffusion.flow import FlowSampler, flow_noised_elements
 from ase_amden.diffusion.ghosts import add_ghosts, ghost_count, node_count, remove_ghosts
 from ase_amden.diffusion.guidance import GuidedDenoiser, combine_guidance
+from ase_amden.diffusion.hmc import HMCSampler
+from ase_amden.diffusion.langevin import LangevinSampler
 from ase_amden.diffusion.rng import RandomLike, seed_from, torch_generator
 from ase_amden.diffusion.samplers import (
     SAMPLERS,
@@ -10,6 +13,7 @@ from ase_amden.diffusion.samplers import (
     Sampler,
     SamplerState,
     SDESampler,
+    ddim_update,
     get_sampler,
     register_sampler,
     run_sampler,
@@ -21,12 +25,16 @@ from ase_amden.diffusion.schedules import (
     PositionSchedule,
     forward_noise,
 )
+from ase_amden.diffusion.shortcut import ShortcutSampler
 
 __all__ = [
     "SAMPLERS",
     "DenoiseFn",
     "ElementSchedule",
+    "FlowSampler",
     "GuidedDenoiser",
+    "HMCSampler",
+    "LangevinSampler",
     "NoiseSchedule",
     "NoisedBatch",
     "ODESampler",
@@ -35,8 +43,11 @@ __all__ = [
     "SDESampler",
     "Sampler",
     "SamplerState",
+    "ShortcutSampler",
     "add_ghosts",
     "combine_guidance",
+    "ddim_update",
+    "flow_noised_elements",
     "forward_noise",
     "get_sampler",
     "ghost_count",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import torch
 from torch import Tensor
@@ -22,6 +22,9 @@ from ase_amden.diffusion.schedules import ElementSchedule, NoiseSchedule, Positi
 from ase_amden.errors import SamplingError, unknown_name
 from ase_amden.models.geometry import wrap_positions
 
+if TYPE_CHECKING:
+    from ase_amden.models.card import ModelCard
+
 __all__ = [
     "SAMPLERS",
     "DenoiseFn",
@@ -29,6 +32,7 @@ __all__ = [
     "SDESampler",
     "Sampler",
     "SamplerState",
+    "ddim_update",
     "get_sampler",
     "register_sampler",
     "run_sampler",
@@ -73,6 +77,10 @@ class SamplerState:
         ``(N, C)`` one-hot of a given composition (inpainting) or None. When set, the element
         channel is not generated: the network sees this one-hot noised to the current time and
         the final elements are exactly it.
+    diagnostics
+        Per-structure ``(B,)`` statistics a sampler keeps while it runs (e.g. the HMC
+        acceptance rate); samplers update this dict in place and
+        :class:`~ase_amden.AmorphousGenerator` copies each entry into ``atoms.info``.
 
     """
 
@@ -81,6 +89,7 @@ class SamplerState:
     cell: Tensor
     system_idx: Tensor
     fixed_elements: Tensor | None = None
+    diagnostics: dict[str, Tensor] = field(default_factory=dict)
 
     @property
     def n_systems(self) -> int:
@@ -118,14 +127,18 @@ class Sampler(ABC):
     pos_schedule, el_schedule
         Schedules the model was trained with (default: AMDEN's, 1.5 Å and 1.5).
     t_start, t_end
-        First and last time of the evenly spaced grid (AMDEN: 0.99 and 0.01); a final step
-        goes from ``t_end`` to 0.
+        First and last time of the evenly spaced grid (AMDEN: 0.99 and 0.01); when
+        ``t_end > 0`` a final step goes from ``t_end`` to 0.
 
     """
 
     name: ClassVar[str]
     #: Training objectives (``ModelCard.objective``) whose network output this sampler reads.
     objectives: ClassVar[tuple[str, ...]] = ("eps",)
+    #: Number of steps used when the caller gives none.
+    default_steps: ClassVar[int] = 200
+    #: False for samplers that cannot apply classifier-free guidance.
+    supports_guidance: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -135,22 +148,46 @@ class Sampler(ABC):
         t_start: float = 0.99,
         t_end: float = 0.01,
     ) -> None:
-        if not 0.0 < t_end < t_start <= 1.0:
-            raise ValueError(f"need 0 < t_end < t_start <= 1, got t_start={t_start}, t_end={t_end}")
+        if not 0.0 <= t_end < t_start <= 1.0:
+            raise ValueError(
+                f"need 0 <= t_end < t_start <= 1, got t_start={t_start}, t_end={t_end}"
+            )
         self.pos_schedule = pos_schedule if pos_schedule is not None else PositionSchedule()
         self.el_schedule = el_schedule if el_schedule is not None else ElementSchedule()
         self.t_start = float(t_start)
         self.t_end = float(t_end)
 
+    @classmethod
+    def from_card(cls, card: ModelCard, **options) -> Sampler:
+        """Build the sampler for a model: its noise schedules come from ``card``."""
+        return cls(
+            pos_schedule=PositionSchedule(card.sigma_x_max),
+            el_schedule=ElementSchedule(card.sigma_e_max),
+            **options,
+        )
+
+    @classmethod
+    def incompatibility(cls, card: ModelCard) -> str | None:
+        """Say why this sampler cannot use the model of ``card`` (None: it can)."""
+        if card.objective not in cls.objectives:
+            return (
+                f"the model was trained with objective {card.objective!r} and this sampler "
+                f"reads the output of {' or '.join(map(repr, cls.objectives))} models"
+            )
+        return None
+
     def time_grid(self, steps: int) -> Tensor:
         """Return the decreasing times visited.
 
-        ``steps`` even intervals from ``t_start`` to ``t_end``, then a final step to 0: a
-        float64 tensor of ``steps + 2`` times, i.e. ``steps + 1`` network calls.
+        ``steps`` even intervals from ``t_start`` to ``t_end``, then (when ``t_end > 0``) a
+        final step to 0: a float64 tensor of ``steps + 2`` times, i.e. ``steps + 1`` network
+        calls (``steps + 1`` times and ``steps`` calls when ``t_end = 0``).
         """
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
         grid = torch.linspace(self.t_start, self.t_end, steps + 1, dtype=torch.float64)
+        if self.t_end == 0.0:
+            return grid
         return torch.cat([grid, grid.new_zeros(1)])
 
     def prior(
@@ -237,15 +274,32 @@ def _reverse_sde_update(
     return x - (f * x - g2 * score) * dt + (g2 * dt) ** 0.5 * _randn_like(x, generator)
 
 
-def _ddim_update(
-    schedule: NoiseSchedule, x: Tensor, eps: Tensor, t: float, t_next: float
+def ddim_update(
+    schedule: NoiseSchedule,
+    x: Tensor,
+    eps: Tensor,
+    t: float | Tensor,
+    t_next: float | Tensor,
 ) -> Tensor:
-    """Take a deterministic (DDIM / probability-flow) step.
+    """Take a deterministic (DDIM / probability-flow) step from ``t`` to ``t_next``.
 
-    ``x0 = (x - sigma eps) / alpha``, ``x' = alpha' x0 + sigma' eps``.
+    ``x0 = (x - sigma(t) eps) / alpha(t)``, ``x' = alpha(t_next) x0 + sigma(t_next) eps``.
+    ``t`` and ``t_next`` are floats (one time for the batch) or tensors that broadcast
+    against ``x`` (e.g. ``(N, 1)`` per-atom times of structures at different times).
+
+    >>> import torch
+    >>> x = torch.tensor([3.0])
+    >>> ddim_update(PositionSchedule(1.5), x, torch.tensor([2.0]), 0.5, 0.0)
+    tensor([1.5000])
     """
-    x0 = (x - float(schedule.sigma(t)) * eps) / float(schedule.alpha(t))
-    return float(schedule.alpha(t_next)) * x0 + float(schedule.sigma(t_next)) * eps
+    sigma, alpha = schedule.sigma(t), schedule.alpha(t)
+    sigma_next, alpha_next = schedule.sigma(t_next), schedule.alpha(t_next)
+    if not isinstance(t, Tensor):
+        sigma, alpha = float(sigma), float(alpha)
+    if not isinstance(t_next, Tensor):
+        sigma_next, alpha_next = float(sigma_next), float(alpha_next)
+    x0 = (x - sigma * eps) / alpha
+    return alpha_next * x0 + sigma_next * eps
 
 
 @register_sampler
@@ -283,8 +337,8 @@ class ODESampler(Sampler):
         """One deterministic step from ``t`` to ``t_next``."""
         tb = _time_tensor(t, state.positions, state.n_systems)
         eps_x, eps_e = denoise(state.positions, state.elements, state.cell, state.system_idx, tb)
-        positions = _ddim_update(self.pos_schedule, state.positions, eps_x, t, t_next)
-        elements = _ddim_update(self.el_schedule, state.elements, eps_e, t, t_next)
+        positions = ddim_update(self.pos_schedule, state.positions, eps_x, t, t_next)
+        elements = ddim_update(self.el_schedule, state.elements, eps_e, t, t_next)
         return positions, elements
 
 
@@ -307,7 +361,7 @@ def run_sampler(
     denoise
         The network, see :class:`DenoiseFn`.
     steps
-        Number of grid intervals (``steps + 1`` network calls for the grid of :class:`Sampler`).
+        Number of grid intervals (see :meth:`Sampler.time_grid`).
     generator
         Torch generator on the state's device (None: the global one).
     callback

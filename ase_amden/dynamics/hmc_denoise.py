@@ -63,6 +63,9 @@ def hmc_denoise_step(
         unconditional).
     generator
         torch generator on the device of ``positions`` (``None``: torch's global one).
+        It also fixes the draw of a ``"random"`` null embedding: one draw per
+        iteration, the same for every energy call in it, so the Hamiltonian is one
+        function during the proposal.
 
     Returns
     -------
@@ -73,11 +76,19 @@ def hmc_denoise_step(
 
     """
     n_systems = cell.shape[0]
+    random_null = getattr(getattr(model, "config", None), "null_embedding", "") == "random"
+    if random_null:
+        null_seed = int(torch.randint(2**62, (1,), generator=generator, device=positions.device))
 
     def energy_and_forces(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        null_draw = (
+            torch.Generator(device=positions.device).manual_seed(null_seed) if random_null else None
+        )
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
-            energy = model.energy(x, elements, cell, system_idx, t, properties, property_mask)
+            energy = model.energy(
+                x, elements, cell, system_idx, t, properties, property_mask, generator=null_draw
+            )
             (gradient,) = torch.autograd.grad(energy.sum(), x)
         return energy.detach(), -gradient
 

@@ -42,8 +42,9 @@ class ModelCard:
     t_min, t_max
         Training time range.
     objective
-        ``"eps"`` (noise prediction, sde/ode/langevin/hmc samplers) or
-        ``"flow"`` (velocity prediction, flow sampler).
+        ``"eps"`` (noise prediction: sde, ode, langevin samplers; hmc when
+        ``energy``) or ``"flow"`` (velocity prediction: flow sampler); a
+        ``shortcut`` model of either objective also takes the shortcut sampler.
     energy
         True for the energy-based variant (SPEC section 4).
     shortcut

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ase_amden.diffusion.samplers import ddim_update
 from ase_amden.diffusion.schedules import ElementSchedule, PositionSchedule, forward_noise
 from ase_amden.models.card import ModelCard
 from ase_amden.models.geometry import minimum_image, wrap_positions
@@ -218,8 +219,7 @@ def _shortcut_velocity(
     t_atom = t[system_idx].unsqueeze(-1)
     d_atom = d[system_idx].unsqueeze(-1)
     t_end = (t_atom - d_atom).clamp(min=0.0)
-    e0 = (elements - schedule.sigma(t_atom) * out_e) / schedule.alpha(t_atom)
-    e_end = schedule.alpha(t_end) * e0 + schedule.sigma(t_end) * out_e
+    e_end = ddim_update(schedule, elements, out_e, t_atom, t_end)
     return card.sigma_x_max * out_x, (elements - e_end) / d_atom
 
 

@@ -20,7 +20,8 @@ class PeriodicWell:
         self.sites = sites
         self.scale = scale
 
-    def energy(self, positions, elements, cell, system_idx, t, properties, property_mask):
+    def energy(self, positions, elements, cell, system_idx, t, properties, property_mask,
+               generator=None):
         d = cubic_minimum_image(positions - self.sites, cell, system_idx)
         per_atom = 0.5 * (d**2).sum(dim=1) / (self.scale * t[system_idx])
         return torch.zeros(cell.shape[0], dtype=d.dtype).index_add(0, system_idx, per_atom)
@@ -85,3 +86,40 @@ def test_samples_the_noise_energy_boltzmann_distribution():
     assert abs(variance - expected) < 0.04 * expected
     assert 0.5 < result.acceptance_rate <= 1.0
     assert math.isfinite(float(result.delta_h.abs().max()))
+
+
+def test_random_null_embedding_is_one_draw_per_iteration():
+    """With a random null embedding, every energy call of one proposal sees the same draw.
+
+    A tiny timestep then conserves H (|dH| ~ 0); fresh draws per call would make
+    dH of order the energy differences between draws. The same seed repeats the step.
+    """
+    from dataclasses import asdict
+
+    from ase_amden.dynamics import hmc_denoise_step
+    from ase_amden.models import Denoiser, DenoiserConfig
+
+    config = DenoiserConfig(n_classes=2, property_names=("density",), hidden=12, n_layers=1,
+                            n_vector=2, cutoff=3.0, time_dim=4, property_dim=4, energy=True,
+                            null_embedding="random")
+    torch.manual_seed(0)
+    model = Denoiser(config).double().eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    assert asdict(config)["null_embedding"] == "random"
+    start = torch.Generator().manual_seed(1)
+    positions = torch.rand(6, 3, dtype=torch.float64, generator=start) * 4
+    elements = torch.nn.functional.one_hot(torch.zeros(6, dtype=torch.long), 2).double()
+    cell = torch.eye(3, dtype=torch.float64).unsqueeze(0) * 4.0
+    system_idx = torch.zeros(6, dtype=torch.long)
+    t = torch.tensor([0.3], dtype=torch.float64)
+    args = dict(timestep=1e-4, n_leapfrog=5, properties=torch.zeros(1, 1, dtype=torch.float64),
+                property_mask=torch.zeros(1, 1, dtype=torch.bool))
+    draws = [model.energy(positions, elements, cell, system_idx, t, args["properties"],
+                          args["property_mask"]) for _ in range(2)]
+    assert abs(float(draws[0] - draws[1])) > 1e-3  # the null really is random per call
+    runs = [hmc_denoise_step(model, positions, elements, cell, system_idx, t, **args,
+                             generator=torch.Generator().manual_seed(5)) for _ in range(2)]
+    assert abs(float(runs[0].delta_h[0])) < 1e-6
+    torch.testing.assert_close(runs[0].positions, runs[1].positions)

@@ -1,0 +1,120 @@
+"""Shortcut sampler: few deterministic steps of a model that knows its step size (SPEC 5).
+
+A shortcut model takes the step size ``d`` as an input and moves a sample by
+``x_{t-d} = x_t - d u(x_t, t, d)``, trained so that two steps of size ``d`` equal one of
+size ``2d`` (AMShortcut). Good structures come in 1-10 steps.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ase_amden.diffusion.flow import flow_noised_elements
+from ase_amden.diffusion.samplers import Sampler, ddim_update, register_sampler
+from ase_amden.diffusion.schedules import NoiseSchedule
+
+__all__ = ["ShortcutSampler"]
+
+_OBJECTIVES = ("eps", "flow")
+
+
+@register_sampler
+class ShortcutSampler(Sampler):
+    """Deterministic shortcut steps ``x_{t-d} = x_t - d u(x_t, t, d)``, AMShortcut.
+
+    The times are ``steps + 1`` evenly spaced points from ``t_start`` to 0; each step calls
+    the network once with ``step_size = d = t - t'``. How ``u`` comes from the network
+    output is that of the shortcut loss (:func:`ase_amden.training.shortcut_loss`):
+
+    * ``objective="eps"``: the probability-flow / DDIM update of SPEC section 3 with the
+      predicted noise, ``X' = X - sigma_x_max d eps_X`` and
+      ``E' = alpha_e(t') E0 + sigma_e(t') eps_E``, ``E0 = (E - sigma_e(t) eps_E) / alpha_e(t)``;
+    * ``objective="flow"``: ``u = -v``, i.e. ``x' = x + d v`` (flow time ``s = 1 - t``).
+
+    Needs a model trained with the shortcut loss (``ModelCard.shortcut``).
+
+    Parameters
+    ----------
+    objective
+        ``ModelCard.objective`` of the model: ``"eps"`` or ``"flow"``.
+    pos_schedule, el_schedule
+        Schedules of the model.
+    t_start
+        First time (default 0.99 for ``"eps"``, where ``alpha_e > 0``; 1.0 for ``"flow"``,
+        the noise end of the flow path).
+
+    """
+
+    name = "shortcut"
+    objectives = _OBJECTIVES
+    default_steps = 4
+
+    def __init__(
+        self,
+        *,
+        objective: str = "eps",
+        pos_schedule: NoiseSchedule | None = None,
+        el_schedule: NoiseSchedule | None = None,
+        t_start: float | None = None,
+    ) -> None:
+        if objective not in _OBJECTIVES:
+            raise ValueError(f"objective must be 'eps' or 'flow', got {objective!r}")
+        if t_start is None:
+            t_start = 1.0 if objective == "flow" else 0.99
+        if objective == "flow" and t_start != 1.0:
+            raise ValueError(
+                f"a flow shortcut model starts from noise at t_start = 1, got {t_start}"
+            )
+        super().__init__(
+            pos_schedule=pos_schedule, el_schedule=el_schedule, t_start=t_start, t_end=0.0
+        )
+        self.objective = objective
+
+    @classmethod
+    def from_card(cls, card, **options) -> ShortcutSampler:
+        """Build the sampler for a model: schedules and objective come from ``card``."""
+        return super().from_card(card, objective=card.objective, **options)
+
+    @classmethod
+    def incompatibility(cls, card) -> str | None:
+        """Shortcut sampling needs a model trained with the shortcut loss."""
+        if not card.shortcut:
+            return (
+                "the model was trained without the shortcut loss (card.shortcut is False), "
+                "so it does not know its step size; train it with shortcut=True, or sample it "
+                "deterministically with 'ode' (or 'flow' for a flow model)"
+            )
+        return super().incompatibility(card)
+
+    def noised_known_elements(
+        self, elements: Tensor, t: float, generator: torch.Generator | None
+    ) -> Tensor:
+        """Put a fixed element channel where the model expects it at ``t``."""
+        if self.objective == "flow":
+            return flow_noised_elements(
+                elements, t, float(self.el_schedule.sigma(1.0)), generator
+            )
+        return super().noised_known_elements(elements, t, generator)
+
+    def step(self, state, t, t_next, denoise, generator):
+        """One shortcut step of size ``d = t - t_next``."""
+        like = state.positions
+        tb = torch.full((state.n_systems,), t, dtype=like.dtype, device=like.device)
+        d = t - t_next
+        out_x, out_e = denoise(
+            state.positions, state.elements, state.cell, state.system_idx, tb,
+            step_size=torch.full_like(tb, d),
+        )
+        if self.objective == "flow":
+            return state.positions + d * out_x, state.elements + d * out_e
+        return (
+            ddim_update(self.pos_schedule, state.positions, out_x, t, t_next),
+            ddim_update(self.el_schedule, state.elements, out_e, t, t_next),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ShortcutSampler(objective={self.objective!r}, pos_schedule={self.pos_schedule!r}, "
+            f"el_schedule={self.el_schedule!r}, t_start={self.t_start})"
+        )

@@ -1,0 +1,1 @@
+"""Hand-run benchmarks (not run in CI): ``python -m benchmarks.<name> --help``."""

@@ -1,0 +1,178 @@
+"""Smoke runs of the hand-run benchmarks in --quick mode on tiny untrained models."""
+
+import math
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+
+from ase_amden.data import AmorphousDataset, held_out
+from ase_amden.models import Denoiser, DenoiserConfig, ModelCard
+from ase_amden.training import save_checkpoint
+
+ROOT = Path(__file__).parents[1]
+LENGTH = 10.2  # Å: RDF to 5 Å needs cells at least 10 Å wide
+
+
+def finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def tiny_checkpoint(path, name, elements, *, properties=(), energy=False, rho_max=None):
+    config = DenoiserConfig(n_classes=len(elements) + 1, property_names=tuple(properties),
+                            hidden=8, n_layers=1, n_vector=2, cutoff=3.0, time_dim=4,
+                            property_dim=4, energy=energy)
+    torch.manual_seed(0)
+    model = Denoiser(config).double()
+    card = ModelCard(
+        name=name, elements=list(elements), model_config=asdict(config), rho_max=rho_max,
+        property_names=list(properties), property_units=["GPa", "Si atoms"][: len(properties)],
+        property_mean=[25.0, 5.5][: len(properties)], property_std=[3.0, 0.3][: len(properties)],
+        energy=energy, training={"default_n_atoms": 24, "default_number_density": 0.025},
+    )
+    return save_checkpoint(path, model, card)
+
+
+def random_structures(formula_counts, count, seed):
+    """Random structures in a LENGTH cube with no pair closer than 2 Å."""
+    rng = np.random.default_rng(seed)
+    symbols = [s for s, n in formula_counts.items() for _ in range(n)]
+    images = []
+    while len(images) < count:
+        atoms = Atoms(symbols, cell=[LENGTH] * 3, pbc=True)
+        atoms.set_scaled_positions(rng.random((len(atoms), 3)))
+        d = atoms.get_all_distances(mic=True)[np.triu_indices(len(atoms), 1)]
+        if d.min() > 2.0:
+            images.append(atoms)
+    return images
+
+
+def write_dataset(path, images, extra):
+    indices = [i for i in range(200) if held_out(i)][:2] + [i for i in range(200)
+                                                            if not held_out(i)][:2]
+    for k, atoms in enumerate(images):
+        atoms.info.update({"relaxed_energy": -4.0 + 0.01 * k, "wall_time": 100.0 + k,
+                           **{name: v + 0.5 * k for name, v in extra.items()}})
+    return AmorphousDataset.write(path, images, indices=indices[: len(images)],
+                                  units={"shear_modulus": "GPa", "wall_time": "s"})
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bench")
+    return {
+        "si": tiny_checkpoint(folder / "si.pt", "tiny-Si", ["Si"]),
+        "sio2": tiny_checkpoint(folder / "sio2.pt", "tiny-SiO2", ["Si", "O"],
+                                properties=("shear_modulus", "ring_size"), rho_max=0.025),
+        "energy": tiny_checkpoint(folder / "e.pt", "tiny-Si-energy", ["Si"], energy=True),
+        "si_data": write_dataset(folder / "si.h5", random_structures({"Si": 20}, 4, 0), {}).path,
+        "sio2_data": write_dataset(
+            folder / "sio2.h5", random_structures({"Si": 6, "O": 12}, 4, 1),
+            {"shear_modulus": 24.0, "ring_size": 5.3}).path,
+    }
+
+
+@pytest.fixture(autouse=True)
+def importable(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    yield
+    sys.modules.pop("benchmarks", None)
+
+
+def test_generation_quality(files, tmp_path):
+    from benchmarks import generation_quality
+
+    data = generation_quality.main([
+        "--checkpoint", str(files["si"]), "--reference", files["si_data"],
+        "--checkpoint", str(files["sio2"]), "--reference", files["sio2_data"],
+        "--quick", "--quiet", "--out", str(tmp_path),
+    ])
+    assert (tmp_path / "generation_quality.json").exists()
+    assert set(data["models"]) == {"tiny-Si", "tiny-SiO2"}
+    for name, result in data["models"].items():
+        assert result["reference_split"] == "test"
+        assert result["n_generated"] == 2
+        for key in ("rdf_rmsd", "adf_rmsd", "overlap"):
+            assert finite(result[key]), (name, key)
+        assert 0.0 <= result["overlap"] <= 1.0
+        energy = result["relaxed_energy"]
+        assert finite(energy["gap"])
+        assert energy["gap"] == pytest.approx(
+            energy["generated"]["mean"] - energy["reference"]["mean"])
+        assert finite(result["generated"]["coordination"])
+        assert result["time_per_structure_s"]["mean"] > 0
+        assert Path(result["png"]).stat().st_size > 0
+    assert data["models"]["tiny-Si"]["potential"] == "sw-si"
+    silica = data["models"]["tiny-SiO2"]
+    assert silica["potential"] == "tersoff-sio2"
+    assert 0.0 <= silica["charge_balance_rate"] <= 1.0
+    assert silica["charge_balance_n"] == 2 + 2 * 2 * 1  # references + 2 properties x 2 targets
+    assert set(silica["target_sweep"]) == {"shear_modulus", "ring_size"}
+    targets = [row["target"] for row in silica["target_sweep"]["shear_modulus"]["targets"]]
+    assert targets == pytest.approx([24.0, 25.5])  # the reference range, end to end
+    assert "charge_balance_rate" not in data["models"]["tiny-Si"]
+
+
+def test_generation_speed(files, tmp_path):
+    from benchmarks import generation_speed
+
+    data = generation_speed.main(["--checkpoint", str(files["si"]), "--quick", "--quiet",
+                                  "--out", str(tmp_path)])
+    assert (tmp_path / "generation_speed.json").exists()
+    batch = data["batch"]
+    for key in ("batch_1_s_per_structure", "batched_s_per_structure", "speedup"):
+        assert finite(batch[key]) and batch[key] > 0
+    assert [row["n_atoms"] for row in data["scaling"]] == [16, 32]
+    assert [row["steps"] for row in data["scaling"]] == [3, 2]  # 32 atoms is "large" in quick
+    for row in data["scaling"]:
+        assert row["sampler_steps"] == row["steps"] + 1  # the final step to t = 0
+        assert row["s_per_200_steps"] == pytest.approx(row["s_per_step"] * 201)
+        assert row["peak_memory_mib"] > 0
+    assert data["environment"]["torch_threads"] >= 1
+
+
+def test_relaxation_gap(files, tmp_path):
+    from benchmarks import relaxation_gap
+
+    data = relaxation_gap.main([
+        "--checkpoint", str(files["energy"]), "--melt", files["si_data"],
+        "--anneal", files["si_data"], "--lammps-time-from", files["si_data"],
+        "--quick", "--quiet", "--out", str(tmp_path),
+    ])
+    assert (tmp_path / "relaxation_gap.json").exists()
+    assert Path(data["png"]).stat().st_size > 0
+    assert set(data["references"]) == {"melt", "anneal"}
+    # the same structures relaxed the same way give the same energy
+    assert data["references"]["melt"]["mean"] == pytest.approx(data["references"]["anneal"]["mean"])
+    assert data["hmc_available"]
+    assert list(data["generated"]) == ["sde", "hmc"]
+    for sampler in ("sde", "hmc"):
+        generated = data["generated"][sampler]
+        assert finite(generated["mean"])
+        assert generated["gap_to"]["anneal"] == pytest.approx(
+            generated["mean"] - data["references"]["anneal"]["mean"])
+        profile = data["profile"][sampler]
+        assert 0.0 < profile["network_fraction"] <= 1.0
+        assert profile["network_s"] + profile["other_s"] == pytest.approx(profile["total_s"])
+        curve = data["noise_energy"][sampler]
+        assert curve["t"] and all(finite(e) for e in curve["E_hat"])
+        assert set(data["rdf_after_relaxation"]) >= {"r", "melt", "anneal", sampler}
+    assert data["profile"]["sde"]["calls"]["forward"] == 3 + 1
+    # quick grid 0.99, 0.66, 0.34, 0.01 -> 0: HMC at t <= 0.5, i.e. twice, each with one
+    # energy+forces evaluation at the start and one per leapfrog step (15)
+    hmc_calls = data["profile"]["hmc"]["calls"]
+    assert hmc_calls["forward"] == 3 + 1
+    assert hmc_calls["energy"] == hmc_calls["energy_backward"] == 2 * (15 + 1)
+    assert 0.0 <= data["generated"]["hmc"]["acceptance_rate"] <= 1.0
+    assert data["cost"]["lammps_over_hmc"] == pytest.approx(
+        data["cost"]["lammps_s"] / data["cost"]["hmc_s"])
+    forward = data["noise_energy"]["forward"]
+    assert len(forward["t"]) == 4 and all(finite(e) for e in forward["E_hat"])
+    cost = data["cost"]
+    assert cost["lammps_s"] == pytest.approx(np.median([100.0, 101.0, 102.0, 103.0]))
+    assert finite(cost["standard_s"]) and cost["n_atoms"] == 20
