@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
@@ -31,6 +30,7 @@ import numpy as np
 from ase import Atoms
 
 from .. import __version__
+from ..atomic import atomic_write
 from ..errors import DatasetFormatError, InvalidStructureError, unknown_name
 
 FORMAT_NAME = "ase_amden.dataset"
@@ -209,39 +209,28 @@ class AmorphousDataset(Sequence):
         scalars, arrays = _collect_info(images)
         sizes = [len(a) for a in images]
         path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".h5.tmp", dir=folder)
-        os.close(fd)
-        try:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["format"] = FORMAT_NAME
-                f.attrs["schema_version"] = SCHEMA_VERSION
-                f.attrs["package_version"] = __version__
-                f.attrs["protocol"] = json.dumps(protocol or {})
-                f.attrs["created"] = datetime.now(timezone.utc).isoformat()
-                pos = [a.get_positions() for a in images]
-                f["positions"] = np.concatenate(pos) if pos else np.zeros((0, 3))
-                nums = [a.numbers for a in images]
-                f["numbers"] = np.concatenate(nums).astype(np.int32) if nums else np.zeros(0, int)
-                f["offsets"] = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-                f["cells"] = np.array([a.cell[:] for a in images]).reshape(-1, 3, 3)
-                f["index"] = np.asarray(indices, dtype=np.int64)
-                f["split"] = np.array([held_out(i) for i in indices], dtype=np.int8)
-                group = f.create_group("properties")
-                for name, values in scalars.items():
-                    group[name] = np.asarray(values, dtype=float)
-                    group[name].attrs["units"] = units.get(name, "")
-                group = f.create_group("arrays")
-                for name, values in arrays.items():
-                    group[name] = np.asarray(values, dtype=float)
-                    group[name].attrs["units"] = units.get(name, "")
-                f.flush()
-                os.fsync(f.id.get_vfd_handle())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT_NAME
+            f.attrs["schema_version"] = SCHEMA_VERSION
+            f.attrs["package_version"] = __version__
+            f.attrs["protocol"] = json.dumps(protocol or {})
+            f.attrs["created"] = datetime.now(timezone.utc).isoformat()
+            pos = [a.get_positions() for a in images]
+            f["positions"] = np.concatenate(pos) if pos else np.zeros((0, 3))
+            nums = [a.numbers for a in images]
+            f["numbers"] = np.concatenate(nums).astype(np.int32) if nums else np.zeros(0, int)
+            f["offsets"] = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+            f["cells"] = np.array([a.cell[:] for a in images]).reshape(-1, 3, 3)
+            f["index"] = np.asarray(indices, dtype=np.int64)
+            f["split"] = np.array([held_out(i) for i in indices], dtype=np.int8)
+            group = f.create_group("properties")
+            for name, values in scalars.items():
+                group[name] = np.asarray(values, dtype=float)
+                group[name].attrs["units"] = units.get(name, "")
+            group = f.create_group("arrays")
+            for name, values in arrays.items():
+                group[name] = np.asarray(values, dtype=float)
+                group[name].attrs["units"] = units.get(name, "")
         return cls(path)
 
     @classmethod

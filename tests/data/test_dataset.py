@@ -99,3 +99,13 @@ def test_mismatched_properties_are_refused(tmp_path):
     del images[1].info["potential_energy"]
     with pytest.raises(DatasetFormatError, match="same properties"):
         AmorphousDataset.write(tmp_path / "d.h5", images)
+
+
+def test_written_files_get_usual_permissions(tmp_path):
+    import os
+
+    path = tmp_path / "d.h5"
+    AmorphousDataset.write(path, _images(1))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~umask

@@ -67,8 +67,8 @@ def test_interrupted_save_keeps_old_checkpoint(tmp_path, monkeypatch, tiny_model
     path = save_checkpoint(tmp_path / "last.pt", model, card, step=1)
     before = path.read_bytes()
 
-    def crash(payload, handle):
-        handle.write(b"half a checkpoint")
+    def crash(payload, target):
+        target.write_bytes(b"half a checkpoint")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(checkpoint_module.torch, "save", crash)
