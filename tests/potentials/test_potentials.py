@@ -17,7 +17,9 @@ def test_forces_are_minus_numerical_gradient():
     atoms.rattle(0.05, seed=1)
     atoms.calc = get_calculator("sw-si")
     analytic = atoms.get_forces()
-    numeric = atoms.calc.calculate_numerical_forces(atoms, d=1e-4)
+    from ase.calculators.fd import calculate_numerical_forces
+
+    numeric = calculate_numerical_forces(atoms, eps=1e-4)
     np.testing.assert_allclose(analytic, numeric, atol=1e-5)
 
 
