@@ -107,8 +107,8 @@ def make_dataset(
     todo = [i for i in range(count) if i not in done]
     if done:  # merges what an interrupted run left in the journal
         _save(output, protocol, done)
-    if not todo:
         shutil.rmtree(_journal_dir(output), ignore_errors=True)
+    if not todo:
         return AmorphousDataset(output)
 
     from dask.distributed import Client, LocalCluster, as_completed
@@ -129,12 +129,12 @@ def make_dataset(
         for future in as_completed(futures):
             atoms = future.result()
             index = int(atoms.info["sample_index"])
-            AmorphousDataset.write(
-                os.path.join(journal, f"{index:08d}.h5"), [atoms],
-                units=PROPERTY_UNITS, protocol=protocol.to_dict(),
-            )
+            entry = os.path.join(journal, f"{index:08d}.h5")
+            AmorphousDataset.write(entry, [atoms], units=PROPERTY_UNITS,
+                                   protocol=protocol.to_dict())
             done[index] = atoms
             _save(output, protocol, done)
+            os.remove(entry)  # merged: the dataset now holds it
             bar.update(1)
             if on_sample is not None:
                 on_sample(atoms)

@@ -60,3 +60,14 @@ def test_other_protocol_in_same_file_is_refused(tmp_path, tiny_protocol):
 def test_count_must_be_positive(tmp_path, tiny_protocol):
     with pytest.raises(ValueError, match="count"):
         make_dataset(tiny_protocol, 0, str(tmp_path / "x.h5"))
+
+
+def test_journal_holds_only_unmerged_samples(tmp_path, tiny_protocol):
+    out = str(tmp_path / "tiny.h5")
+    seen = []
+
+    def look(_atoms):
+        seen.append(sorted(os.listdir(out + ".journal")))
+
+    make_dataset(tiny_protocol, 2, out, verbose=False, on_sample=look)
+    assert seen == [[], []]  # each sample left the journal once it was in the dataset
