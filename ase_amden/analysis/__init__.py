@@ -4,6 +4,7 @@ Every function takes one ``ase.Atoms`` or a list of them (results averaged over 
 The command line face is :func:`ase_amden.analysis.cli.add_analyze_parser`.
 """
 
+from ..structures import as_images
 from .angles import adf, bond_angles
 from .compare import compare, summary
 from .coordination import Coordination, coordination
@@ -13,7 +14,7 @@ from .pair import rdf, structure_factor
 from .plot import plot_report
 from .relax import relax, relaxed_energies, relaxed_energy
 from .rings import average_ring_size, ring_statistics
-from .validation import as_images, largest_rmax
+from .validation import largest_rmax
 
 __all__ = [
     "Coordination",

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from matscipy.neighbours import first_neighbours, neighbour_list, triplet_list
 
-from .validation import Images, as_images, parse_species
+from ..structures import Images, as_images
+from .validation import parse_species
 
 
 def bond_angles(atoms, cutoff: float, triplet: tuple[int, int, int] | None = None) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ase.calculators.calculator import Calculator
 
+from ..structures import Images, as_images
 from .angles import adf
 from .bonds import Cutoff, covalent_cutoffs
 from .coordination import coordination
@@ -12,7 +13,7 @@ from .environments import environment_entropy, environment_overlap
 from .pair import rdf
 from .relax import relaxed_energies
 from .rings import average_ring_size
-from .validation import Images, as_images, symbols_present
+from .validation import symbols_present
 
 #: Rings are searched only in network structures: mean coordination at most this (a-Si 4,
 #: silica 2.7); in dense packings (metallic glasses, ~12) they mean little and cost much.

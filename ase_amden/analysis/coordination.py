@@ -8,8 +8,9 @@ from typing import NamedTuple
 import numpy as np
 from matscipy.neighbours import neighbour_list
 
+from ..structures import Images, as_images
 from .bonds import Cutoff, pair_cutoffs
-from .validation import Images, as_images, parse_species
+from .validation import parse_species
 
 
 class Coordination(NamedTuple):

@@ -10,8 +10,8 @@ from ase.optimize.optimize import Optimizer
 from ase.units import GPa
 from matscipy.elasticity import Voigt_6_to_full_3x3_strain
 
+from ..structures import as_images
 from .relax import MAX_STEPS, as_calculator, relax
-from .validation import as_images
 
 
 def elastic_tensor(

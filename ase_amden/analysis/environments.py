@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from .validation import Images, as_images
+from ..structures import Images, as_images
 
 #: Threshold on the differential entropy below which an environment counts as covered;
 #: the paper's criterion is dH <= 0, QUESTS' ``overlap`` command uses 1e-5 for round-off.

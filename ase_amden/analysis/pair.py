@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from ase.geometry.rdf import get_rdf
 
-from .validation import Images, as_images, check_rmax, largest_rmax, parse_species
+from ..structures import Images, as_images
+from .validation import check_rmax, largest_rmax, parse_species
 
 
 def rdf(

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..structures import Images, as_images
 from .angles import adf
 from .bonds import Cutoff, covalent_cutoffs
 from .compare import ADF_CUTOFF, ADF_NBINS, NETWORK_MAX_COORDINATION, RDF_NBINS, RDF_RMAX
 from .coordination import coordination
 from .pair import rdf
 from .rings import default_count_elements, ring_statistics
-from .validation import Images, as_images, largest_rmax, symbols_present
+from .validation import largest_rmax, symbols_present
 
 
 def plot_report(

@@ -11,7 +11,7 @@ from ase.filters import FrechetCellFilter
 from ase.optimize import LBFGS
 from ase.optimize.optimize import Optimizer
 
-from .validation import Images, as_images
+from ..structures import Images, as_images
 
 #: Default largest number of optimizer steps (AMShortcut B.6 allows 1500).
 MAX_STEPS = 1500

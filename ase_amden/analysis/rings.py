@@ -8,8 +8,9 @@ import numpy as np
 from matscipy.ffi import distances_on_graph, find_sp_rings
 from matscipy.neighbours import neighbour_list
 
+from ..structures import Images, as_images
 from .bonds import Cutoff, covalent_cutoffs, pair_cutoffs
-from .validation import Images, as_images, symbols_present
+from .validation import symbols_present
 
 
 def default_count_elements(symbols: Sequence[str]) -> list[str] | None:

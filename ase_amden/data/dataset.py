@@ -31,7 +31,8 @@ from ase import Atoms
 
 from .. import __version__
 from ..atomic import atomic_write
-from ..errors import DatasetFormatError, InvalidStructureError, unknown_name
+from ..errors import DatasetFormatError, unknown_name
+from ..structures import as_images
 
 FORMAT_NAME = "ase_amden.dataset"
 SCHEMA_VERSION = 1
@@ -200,9 +201,7 @@ class AmorphousDataset(Sequence):
         have the same keys), array values become ``/arrays``. ``indices`` are the
         samples' protocol indices (default 0..n-1); they decide the split.
         """
-        images = list(images)
-        for k, atoms in enumerate(images):
-            _check_structure(atoms, k)
+        images = as_images(images) if images else []
         if indices is None:
             indices = [int(a.info.get("sample_index", k)) for k, a in enumerate(images)]
         units = dict(units or {})
@@ -274,18 +273,6 @@ class AmorphousDataset(Sequence):
         from ase.io import write
 
         write(path, images, format=format)
-
-def _check_structure(atoms: Atoms, k: int) -> None:
-    if not isinstance(atoms, Atoms):
-        raise TypeError(f"structure {k} is {type(atoms).__name__}, expected ase.Atoms")
-    if not np.all(np.isfinite(atoms.positions)):
-        raise InvalidStructureError(f"structure {k} has NaN or infinite positions; fix or drop it")
-    if not atoms.pbc.all() or atoms.cell.rank < 3:
-        raise InvalidStructureError(
-            f"structure {k} is not periodic in 3D (pbc={atoms.pbc.tolist()}); datasets hold "
-            "bulk structures: set atoms.pbc = True and a full 3x3 cell"
-        )
-
 
 def _collect_info(images: list[Atoms]) -> tuple[dict[str, list], dict[str, list]]:
     """Split ``atoms.info`` into scalar columns and array columns (same keys everywhere)."""

@@ -17,7 +17,7 @@ from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 
 from ase_amden.diffusion.ghosts import add_ghosts
-from ase_amden.errors import InvalidStructureError, UnknownNameError
+from ase_amden.errors import UnknownNameError
 
 #: Conversion from amu/Å^3 to g/cm^3.
 AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
@@ -95,22 +95,6 @@ def element_vocabulary(structures: Sequence[Atoms]) -> list[str]:
     for atoms in structures:
         numbers.update(int(z) for z in np.unique(atoms.numbers))
     return [chemical_symbols[z] for z in sorted(numbers)]
-
-
-def check_structure(atoms: Atoms, index: int) -> None:
-    """Raise :class:`InvalidStructureError` if ``atoms`` cannot be trained on."""
-    where = f"training structure {index}"
-    if len(atoms) == 0:
-        raise InvalidStructureError(f"{where} has no atoms; remove it from the data.")
-    if not np.all(atoms.pbc):
-        raise InvalidStructureError(
-            f"{where} is not periodic in all directions (pbc={atoms.pbc.tolist()}); "
-            "amorphous bulk models need pbc=True and a full 3D cell."
-        )
-    if abs(atoms.cell.volume) < 1e-6:
-        raise InvalidStructureError(f"{where} has no 3D cell; set atoms.cell before training.")
-    if not np.all(np.isfinite(atoms.positions)):
-        raise InvalidStructureError(f"{where} has non-finite positions; fix or drop it.")
 
 
 def property_values(structures: Sequence[Atoms], names: Sequence[str]) -> np.ndarray:

@@ -22,9 +22,9 @@ import ase_amden
 from ase_amden.errors import CheckpointError
 from ase_amden.models import Denoiser, DenoiserConfig
 from ase_amden.models.card import ModelCard
+from ase_amden.structures import as_images
 from ase_amden.training.batching import (
     Batch,
-    check_structure,
     collate,
     data_hash,
     element_vocabulary,
@@ -202,8 +202,7 @@ class Trainer:
     ):
         if len(structures) == 0:
             raise ValueError("no training structures; pass at least one ase.Atoms")
-        for i, atoms in enumerate(structures):
-            check_structure(atoms, i)
+        as_images(structures, what="training structure")
         self.structures = list(structures)
         self.validation = list(validation) if validation else []
         self.config = config

@@ -11,8 +11,9 @@ from ase_amden.analysis import (
     ring_statistics,
     structure_factor,
 )
-from ase_amden.analysis.validation import as_images, largest_rmax
+from ase_amden.analysis.validation import largest_rmax
 from ase_amden.errors import InvalidStructureError, UnknownNameError
+from ase_amden.structures import as_images
 
 FUNCTIONS = [
     lambda x: rdf(x),
