@@ -7,15 +7,28 @@ no element types, Gaussian kernel of bandwidth h.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
+import torch
 
 from ..structures import Images, as_images
 
 #: Threshold on the differential entropy below which an environment counts as covered;
 #: the paper's criterion is dH <= 0, QUESTS' ``overlap`` command uses 1e-5 for round-off.
 OVERLAP_EPS = 1e-5
+
+
+@contextlib.contextmanager
+def _torch_threads_kept() -> Iterator[None]:
+    """Restore torch's CPU thread count, which numba's OpenMP start-up inside quests resets."""
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def environment_descriptors(images: Images, k: int = 32, cutoff: float = 5.0) -> np.ndarray:
@@ -41,8 +54,8 @@ def environment_descriptors(images: Images, k: int = 32, cutoff: float = 5.0) ->
     items = as_images(images)
     if k < 2 or cutoff <= 0:
         raise ValueError(f"need k >= 2 and cutoff > 0, got k={k}, cutoff={cutoff}")
-    with warnings.catch_warnings():  # numba's uint64 -> int64 cast note inside quests
-        warnings.filterwarnings("ignore", message=".*unsafe cast.*")
+    with _torch_threads_kept(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unsafe cast.*")  # numba note in quests
         return get_descriptors(items, k=k, cutoff=cutoff)
 
 
@@ -71,7 +84,9 @@ def environment_entropy(
     """
     from quests.entropy import entropy
 
-    return float(entropy(environment_descriptors(images, k, cutoff), h=h))
+    descriptors = environment_descriptors(images, k, cutoff)
+    with _torch_threads_kept():
+        return float(entropy(descriptors, h=h))
 
 
 def environment_overlap(
@@ -108,6 +123,6 @@ def environment_overlap(
 
     x_gen = environment_descriptors(generated, k, cutoff)
     x_ref = environment_descriptors(reference, k, cutoff)
-    with np.errstate(divide="ignore"):  # dH = +inf: far from every reference environment
+    with _torch_threads_kept(), np.errstate(divide="ignore"):  # dH = inf: uncovered
         delta = delta_entropy(x_gen, x_ref, h=h)
     return float(np.mean(delta < eps))

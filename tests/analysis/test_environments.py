@@ -32,3 +32,20 @@ def test_overlap(diamond, gas):
     assert environment_overlap(rattled, rattled) == 1.0
     assert environment_overlap(diamond, [rattled, diamond]) == 1.0
     assert environment_overlap(gas[0], diamond) == 0.0
+
+
+def test_torch_thread_setting_survives_quests():
+    import torch
+    from ase.build import bulk
+
+    from ase_amden.analysis import environment_entropy, environment_overlap
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        crystal = bulk("Si", "diamond", a=5.431, cubic=True) * (2, 2, 2)
+        environment_entropy(crystal)
+        environment_overlap(crystal, crystal)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
