@@ -86,6 +86,12 @@ def true_potential(elements: Sequence[str], override: str | None = None) -> str:
     return TRUE_POTENTIALS[key]
 
 
+def training_references(path: str | os.PathLike, limit: int) -> list[Atoms]:
+    """The first ``limit`` training-split structures of a dataset (for noise floors)."""
+    dataset = AmorphousDataset(path)
+    return [dataset[int(i)] for i in dataset.split_indices("train")[:limit]]
+
+
 def held_out_references(path: str | os.PathLike, limit: int | None) -> tuple[list[Atoms], str]:
     """The held-out structures of a dataset (all of them if it has no held-out split).
 

@@ -97,7 +97,7 @@ def test_generation_quality(files, tmp_path):
     for name, result in data["models"].items():
         assert result["reference_split"] == "test"
         assert result["n_generated"] == 2
-        for key in ("rdf_rmsd", "adf_rmsd", "overlap"):
+        for key in ("rdf_rmsd", "rdf_rmsd_floor", "adf_rmsd", "overlap"):
             assert finite(result[key]), (name, key)
         assert 0.0 <= result["overlap"] <= 1.0
         energy = result["relaxed_energy"]

@@ -6,7 +6,7 @@ The command line face is :func:`ase_amden.analysis.cli.add_analyze_parser`.
 
 from ..structures import as_images
 from .angles import adf, bond_angles
-from .compare import compare, summary
+from .compare import compare, rdf_rmsd, summary
 from .coordination import Coordination, coordination
 from .elastic import elastic_tensor, isotropic_moduli
 from .environments import environment_descriptors, environment_entropy, environment_overlap
@@ -32,6 +32,7 @@ __all__ = [
     "largest_rmax",
     "plot_report",
     "rdf",
+    "rdf_rmsd",
     "relax",
     "relaxed_energies",
     "relaxed_energy",

@@ -48,3 +48,15 @@ def test_dense_packing_skips_rings():
     result = summary(fcc)
     assert result["coordination"] == 12.0
     assert np.isnan(result["ring_size"])
+
+
+def test_rdf_rmsd_is_zero_for_a_set_against_itself_and_positive_otherwise():
+    from ase.build import bulk
+
+    from ase_amden.analysis import rdf_rmsd
+
+    crystal = bulk("Si", "diamond", a=5.431, cubic=True) * (2, 2, 2)
+    rattled = crystal.copy()
+    rattled.rattle(0.2, seed=0)
+    assert rdf_rmsd(crystal, crystal) == 0.0
+    assert rdf_rmsd(rattled, crystal) > 0.1
