@@ -8,7 +8,7 @@ and energy minimisations). Sample ``i`` of a dataset uses ``seed + i``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..errors import unknown_name
@@ -126,42 +126,33 @@ _SI_MELT = (
     Stage("minimize"),
     Stage("nvt", 2500.0, duration_ps=20.0, measure_msd=True),
 )
-_AMDEN_SI = "Finkler, Lin et al. (AMDEN), Methods: 256 Si, Stillinger-Weber"
+_A_SI_MELT = Protocol(
+    name="a-Si-melt",
+    potential="sw-si",
+    formula={"Si": 1},
+    n_atoms=(256, 256),
+    density_g_cm3=2.33,
+    timestep_fs=2.0,
+    stages=_SI_MELT,
+    seed=100_000,
+    description="snapshots of the Stillinger-Weber Si liquid at 2500 K",
+    reference="Finkler, Lin et al. (AMDEN), Methods: 256 Si, Stillinger-Weber",
+)
 
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
-        Protocol(
-            name="a-Si-melt",
-            potential="sw-si",
-            formula={"Si": 1},
-            n_atoms=(256, 256),
-            density_g_cm3=2.33,
-            timestep_fs=2.0,
-            stages=_SI_MELT,
-            seed=100_000,
-            description="snapshots of the Stillinger-Weber Si liquid at 2500 K",
-            reference=_AMDEN_SI,
-        ),
-        Protocol(
+        _A_SI_MELT,
+        replace(
+            _A_SI_MELT,
             name="a-Si-quench",
-            potential="sw-si",
-            formula={"Si": 1},
-            n_atoms=(256, 256),
-            density_g_cm3=2.33,
-            timestep_fs=2.0,
             stages=(*_SI_MELT, Stage("nvt", 300.0, duration_ps=10.0)),
             seed=200_000,
             description="2500 K melt, thermostat set to 300 K at once, 10 ps at 300 K",
-            reference=_AMDEN_SI,
         ),
-        Protocol(
+        replace(
+            _A_SI_MELT,
             name="a-Si-anneal",
-            potential="sw-si",
-            formula={"Si": 1},
-            n_atoms=(256, 256),
-            density_g_cm3=2.33,
-            timestep_fs=2.0,
             stages=(
                 *_SI_MELT,
                 Stage("nvt", 2500.0, 300.0, duration_ps=2200.0),
@@ -169,7 +160,6 @@ PROTOCOLS: dict[str, Protocol] = {
             ),
             seed=300_000,
             description="2500 K melt cooled to 300 K at 1 K/ps, then 10 ps at 300 K",
-            reference=_AMDEN_SI,
         ),
         Protocol(
             name="a-SiO2",
