@@ -53,7 +53,7 @@ def _info(args: argparse.Namespace) -> int:
         f"samples: {summary['samples']} (train {summary['train']}, held-out {summary['test']}), "
         f"atoms per sample: {lo}-{hi}"
     )
-    print(f"{'property':<16}{'units':<10}{'min':>12}{'mean':>12}{'max':>12}")
+    print(f"{'property':<18}{'units':<10}{'min':>12}{'mean':>12}{'max':>12}")
     for name, c in summary["properties"].items():
-        print(f"{name:<16}{c['units']:<10}{c['min']:>12.4g}{c['mean']:>12.4g}{c['max']:>12.4g}")
+        print(f"{name:<18}{c['units']:<10}{c['min']:>12.4g}{c['mean']:>12.4g}{c['max']:>12.4g}")
     return 0
