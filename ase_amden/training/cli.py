@@ -40,6 +40,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="train with ghost atoms (density control at generation)")
     parser.add_argument("--energy", action="store_true",
                         help="energy-based variant (enables HMC denoising; slower)")
+    parser.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                        help="start from this checkpoint's weights (fine-tuning); the "
+                        "network settings must match it")
     parser.add_argument("--checkpoint-every", type=int, default=500,
                         help="steps between checkpoints")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
@@ -80,6 +83,7 @@ def run_train(args: argparse.Namespace) -> int:
         model=model,
         ghosts=args.ghosts,
         energy=args.energy,
+        init_from=args.init_from,
     )
     data = _read_data(Path(args.dataset))
     path = train(data, config, args.name, resume=args.resume, verbose=not args.quiet)

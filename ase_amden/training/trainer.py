@@ -97,6 +97,10 @@ class TrainConfig:
         Fraction of steps with the shortcut term.
     sigma_x_max, sigma_e_max, t_min, t_max
         Forward-process settings (Å, dimensionless, time range).
+    init_from
+        Checkpoint (or shipped model file) whose weights start the run (fine-tuning,
+        e.g. a model trained on cheap melt data adapted to scarce anneal data). Its
+        network configuration must equal this run's; optimiser state starts afresh.
 
     """
 
@@ -128,6 +132,7 @@ class TrainConfig:
     sigma_e_max: float = 1.5
     t_min: float = 1e-3
     t_max: float = 0.999
+    init_from: str | None = None
 
     def __post_init__(self):
         if self.objective not in _OBJECTIVES:
@@ -347,6 +352,8 @@ class Trainer:
         start = 0
         if resume and path.exists():
             start = self._restore(path, model, optimizer, ema, device)
+        elif cfg.init_from is not None:
+            self._initialise(Path(cfg.init_from), model, ema, device)
         self.model, self.ema = model, ema
         net: torch.nn.Module = model
         if ctx.enabled:
@@ -423,6 +430,23 @@ class Trainer:
         self.card.training["steps"] = step
         save_checkpoint(path, model, self.card, optimizer=optimizer, ema=ema, step=step,
                         epoch=epoch, extra={"history": _plain(self.history)})
+
+    def _initialise(self, path: Path, model: torch.nn.Module,
+                    ema: ExponentialMovingAverage, device: torch.device) -> None:
+        """Start from the (EMA) weights of another checkpoint (fine-tuning)."""
+        payload = read_checkpoint(path, device)
+        saved = payload["card"]
+        if saved.get("model_config") != self.card.model_config:
+            raise CheckpointError(
+                f"init_from {str(path)!r} holds a network with another configuration "
+                f"({saved.get('model_config')}, this run: {self.card.model_config}); use the "
+                "same --hidden/--layers/--cutoff, properties and variant as that model."
+            )
+        weights = payload["ema"]["shadow"] if payload["ema"] is not None else payload["model"]
+        model.load_state_dict(weights)
+        ema.load_state_dict({"decay": ema.decay, "num_updates": 0, "shadow": weights})
+        self.card.training["init_from"] = {"path": str(path), "name": saved.get("name"),
+                                           "data_hash": saved.get("data_hash")}
 
     def _restore(self, path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                  ema: ExponentialMovingAverage, device: torch.device) -> int:

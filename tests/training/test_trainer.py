@@ -83,3 +83,28 @@ def test_cli_trains_from_extxyz(tmp_path, structures, capsys):
     card = load_checkpoint(printed).card
     assert card.model_config["hidden"] == 8 and card.model_config["n_layers"] == 1
     assert card.property_names == ["g"] and card.rho_max is None
+
+
+def test_init_from_starts_at_the_parent_weights(tmp_path, structures, make_structures,
+                                                tiny_config):
+    parent = train(structures, tiny_config(out_dir=str(tmp_path / "parent"), max_steps=3),
+                   "parent", verbose=False)
+    other = make_structures(4, seed=3)
+    # zero steps of fine-tuning: the child is exactly the parent's EMA weights
+    child = train(other, tiny_config(out_dir=str(tmp_path / "child"), max_steps=1, lr=0.0,
+                                     init_from=str(parent)), "child", verbose=False)
+    parent_ema = read_checkpoint(parent)["ema"]["shadow"]
+    loaded = read_checkpoint(child)
+    for key, value in parent_ema.items():
+        assert torch.equal(loaded["model"][key], value), key
+    assert loaded["card"]["training"]["init_from"]["name"] == "parent"
+    assert loaded["card"]["data_hash"] == data_hash(other, ["g"])
+
+
+def test_init_from_refuses_another_network(tmp_path, structures, tiny_config):
+    parent = train(structures, tiny_config(out_dir=str(tmp_path / "parent"), max_steps=1),
+                   "parent", verbose=False)
+    wider = dict(tiny_config().model, hidden=8)
+    with pytest.raises(CheckpointError, match="another configuration.*--hidden"):
+        train(structures, tiny_config(out_dir=str(tmp_path / "child"), model=wider,
+                                      init_from=str(parent)), "child", verbose=False)
