@@ -110,7 +110,7 @@ def run_protocol(protocol: Protocol, index: int) -> Sample:
         lmp.commands_list(
             [
                 "units metal",
-                "atom_style atomic",
+                f"atom_style {potential.atom_style}",
                 "boundary p p p",
                 "atom_modify map array sort 0 0.0",
                 f"region box block 0 {length} 0 {length} 0 {length}",

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ase.calculators.calculator import Calculator
+from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.lammpslib import LAMMPSlib
 from ase.data import atomic_masses, atomic_numbers
 
-from ..errors import unknown_name
+from ..errors import UnknownNameError, unknown_name
+from .bmp import BMPPotential
 from .lammps import import_lammps, potentials_dir
 
 
@@ -32,6 +34,8 @@ class Potential:
         Element order of the ``pair_coeff`` line; LAMMPS type ``i + 1`` is ``elements[i]``.
     reference
         Literature reference.
+    atom_style
+        LAMMPS ``atom_style``.
 
     """
 
@@ -40,6 +44,7 @@ class Potential:
     filename: str
     elements: tuple[str, ...]
     reference: str
+    atom_style: str = "atomic"
 
     @property
     def path(self) -> str:
@@ -66,7 +71,7 @@ class Potential:
         return {s: i + 1 for i, s in enumerate(self.elements)}
 
 
-POTENTIALS: dict[str, Potential] = {
+POTENTIALS: dict[str, Potential | BMPPotential] = {
     p.name: p
     for p in (
         Potential("sw-si", "sw", "Si.sw", ("Si",), "Stillinger and Weber, PRB 31, 5262 (1985)"),
@@ -84,11 +89,12 @@ POTENTIALS: dict[str, Potential] = {
             ("Cu", "Zr"),
             "Mendelev et al., Philos. Mag. 89, 967 (2009)",
         ),
+        BMPPotential.for_elements(),
     )
 }
 
 
-def get_potential(name: str) -> Potential:
+def get_potential(name: str) -> Potential | BMPPotential:
     """Look up a potential by name; an unknown name lists the valid ones."""
     try:
         return POTENTIALS[name]
@@ -96,15 +102,19 @@ def get_potential(name: str) -> Potential:
         raise unknown_name("potential", name, POTENTIALS) from None
 
 
-def get_calculator(name: str, *, log_file: str | None = None) -> Calculator:
+def get_calculator(name: str, *, log_file: str | None = None,
+                   species: dict[str, str] | None = None) -> Calculator:
     """An ASE calculator for a named potential, backed by LAMMPS.
 
     Parameters
     ----------
     name
-        One of ``"sw-si"``, ``"tersoff-sio2"``, ``"eam-cuzr"``.
+        One of ``"sw-si"``, ``"tersoff-sio2"``, ``"eam-cuzr"``, ``"bmp"`` (oxide glasses:
+        Si, O, Li, Na, K, Al, P, Ca, Mg and more; charges are set by the potential).
     log_file
         LAMMPS log file (default: none).
+    species
+        For ``"bmp"``: oxidation states of elements that have two, e.g. ``{"Fe": "Fe3"}``.
 
     Returns
     -------
@@ -120,12 +130,43 @@ def get_calculator(name: str, *, log_file: str | None = None) -> Calculator:
 
     """
     potential = get_potential(name)
+    if species:
+        if not isinstance(potential, BMPPotential):
+            raise ValueError(f"species choices apply to 'bmp' only, not {name!r}")
+        potential = BMPPotential.for_elements(species)
     import_lammps()  # loads MPI before LAMMPSlib imports lammps
-    from ase.calculators.lammpslib import LAMMPSlib
+    header = ["units metal", f"atom_style {potential.atom_style}", "atom_modify map array sort 0 0"]
+    return PotentialCalculator(potential, lmpcmds=potential.pair_commands(),
+                               atom_types=potential.atom_types, lammps_header=header,
+                               log_file=log_file, keep_alive=True)
 
-    return LAMMPSlib(
-        lmpcmds=potential.pair_commands(),
-        atom_types=potential.atom_types,
-        log_file=log_file,
-        keep_alive=True,
-    )
+
+class PotentialCalculator(LAMMPSlib):
+    """LAMMPSlib for a registered potential.
+
+    Checks that every element of a structure is covered by the potential, and for
+    potentials with charges sets them again whenever atom types change.
+    """
+
+    def __init__(self, potential: Potential | BMPPotential, **kwargs):
+        super().__init__(**kwargs)
+        self.potential = potential
+        charges = getattr(potential, "charge_commands", None)
+        self._charge_commands = charges() if charges else []
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        """Check the elements, then compute as LAMMPSlib does."""
+        if atoms is not None:
+            missing = sorted(set(atoms.get_chemical_symbols()) - set(self.potential.elements))
+            if missing:
+                raise UnknownNameError(
+                    f"potential {self.potential.name!r} has no parameters for {missing}; it "
+                    f"covers {list(self.potential.elements)}. Choose another potential."
+                )
+        super().calculate(atoms, properties, system_changes)
+
+    def redo_atom_types(self, atoms):
+        """Set types as LAMMPSlib does, then the charges of the new types."""
+        super().redo_atom_types(atoms)
+        if self._charge_commands:
+            self.lmp.commands_list(self._charge_commands)
