@@ -18,8 +18,9 @@ true potential, Hill average, as the dataset computed it) and average ring size 
 the relaxed structure), their MAE to the targets, and the charge-balance rate: the fraction of
 all generated SiO2 structures with exactly Si:O = 1:2.
 
-Writes ``generation_quality.json`` and ``generation_quality_<model>.png`` (RDF, ADF, rings and
-relaxed energies) into ``--out``.
+Writes, per model, ``generation_quality_<model>.json`` and ``generation_quality_<model>.png``
+(RDF, ADF, rings and relaxed energies) into ``--out``, so models benchmarked one at a time keep
+their own results.
 
 Run on the shipped models (from the repository root)::
 
@@ -283,9 +284,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "settings": {k: v for k, v in vars(args).items() if k not in ("quiet",)},
         "models": models,
     }
-    path = write_json(args.out, "generation_quality.json", data)
+    for name, result in models.items():
+        path = write_json(args.out, f"generation_quality_{name}.json",
+                          {**data, "models": {name: result}})
+        say(f"wrote {path}")
     say(table(models))
-    say(f"wrote {path}")
     return data
 
 

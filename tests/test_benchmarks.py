@@ -92,7 +92,8 @@ def test_generation_quality(files, tmp_path):
         "--checkpoint", str(files["sio2"]), "--reference", files["sio2_data"],
         "--quick", "--quiet", "--out", str(tmp_path),
     ])
-    assert (tmp_path / "generation_quality.json").exists()
+    for name in ("tiny-Si", "tiny-SiO2"):
+        assert (tmp_path / f"generation_quality_{name}.json").exists()
     assert set(data["models"]) == {"tiny-Si", "tiny-SiO2"}
     for name, result in data["models"].items():
         assert result["reference_split"] == "test"
