@@ -28,10 +28,12 @@ from ase_amden.diffusion.samplers import SAMPLERS, Sampler, SamplerState, run_sa
 from ase_amden.errors import AmdenError, InvalidStructureError, UnknownNameError, unknown_name
 from ase_amden.models.card import ModelCard
 
-__all__ = ["PRETRAINED_DIR", "AmorphousGenerator"]
+__all__ = ["DEFAULT_MODEL", "PRETRAINED_DIR", "AmorphousGenerator"]
 
 #: Folder of the shipped models, ``<name>.pt`` each.
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+#: The shipped model used when none is named (amorphous Si, 1 K/ps melt-quench data).
+DEFAULT_MODEL = "a-Si"
 
 CellLike = Atoms | Cell | np.ndarray | Sequence[float] | Sequence[Sequence[float]] | float
 CompositionLike = Mapping[str, int] | str | Sequence[str]
@@ -165,8 +167,11 @@ class AmorphousGenerator:
         return sorted(path.stem for path in PRETRAINED_DIR.glob("*.pt"))
 
     @classmethod
-    def pretrained(cls, name: str, device: str | torch.device = "auto") -> AmorphousGenerator:
+    def pretrained(cls, name: str = DEFAULT_MODEL,
+                   device: str | torch.device = "auto") -> AmorphousGenerator:
         """Load the shipped model ``name`` (``ase_amden/pretrained/<name>.pt``).
+
+        Without a name, the default model :data:`DEFAULT_MODEL` (``"a-Si"``).
 
         Raises :class:`~ase_amden.errors.UnknownNameError` listing the available names.
         """

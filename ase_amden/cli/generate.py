@@ -33,8 +33,9 @@ def _sampler_options(pairs: list[str]) -> dict[str, object]:
 def add_generate_parser(subparsers) -> None:
     """Register ``generate``."""
     parser = subparsers.add_parser("generate", help="generate structures with a trained model")
-    model = parser.add_mutually_exclusive_group(required=True)
-    model.add_argument("--model", help="name of a shipped model (see ase_amden/pretrained)")
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument("--model", help="name of a shipped model (see ase_amden/pretrained; "
+                       "default a-Si)")
     model.add_argument("--checkpoint", help="path of a checkpoint written by 'ase-amden train'")
     parser.add_argument("--count", type=int, default=1, help="number of structures")
     parser.add_argument("--output", required=True, help="file; the format follows the extension")
@@ -63,12 +64,12 @@ def _generate(args: argparse.Namespace) -> int:
     import numpy as np
     from ase.io import write
 
-    from ..generator import AmorphousGenerator
+    from ..generator import DEFAULT_MODEL, AmorphousGenerator
 
-    if args.model:
-        gen = AmorphousGenerator.pretrained(args.model, device=args.device)
-    else:
+    if args.checkpoint:
         gen = AmorphousGenerator.from_checkpoint(args.checkpoint, device=args.device)
+    else:
+        gen = AmorphousGenerator.pretrained(args.model or DEFAULT_MODEL, device=args.device)
     cell = None
     if args.cell:
         values = np.asarray(args.cell, dtype=float)
