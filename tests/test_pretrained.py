@@ -1,0 +1,45 @@
+"""The shipped models: each loads, describes itself and generates; the default model works."""
+
+import numpy as np
+import pytest
+from ase.io import read
+
+from ase_amden.cli import main
+from ase_amden.generator import DEFAULT_MODEL, AmorphousGenerator
+
+SHIPPED = AmorphousGenerator.available_pretrained()
+
+
+def test_the_models_the_docs_promise_are_shipped():
+    for name in ("a-Si", "a-Si-energy", "a-SiO2", "a-Si-melt", "a-Si-melt-energy"):
+        assert name in SHIPPED
+    assert DEFAULT_MODEL == "a-Si"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_generates(name):
+    gen = AmorphousGenerator.pretrained(name, device="cpu")
+    card = gen.card
+    assert card.name == name and card.data_hash and card.package_version
+    (atoms,) = gen.generate(1, n_atoms=64 if card.rho_max is None else None,
+                            cell=None if card.rho_max is None else 9.0,
+                            steps=3, seed=0, progress=False)
+    assert set(atoms.get_chemical_symbols()) <= set(card.elements)
+    assert np.isfinite(atoms.positions).all() and atoms.info["model"] == name
+
+
+def test_silica_model_is_conditioned_on_shear_modulus_and_ring_size():
+    gen = AmorphousGenerator.pretrained("a-SiO2", device="cpu")
+    assert set(gen.card.property_names) == {"shear_modulus", "ring_size"}
+    assert gen.card.rho_max is not None  # density through ghost atoms
+    (atoms,) = gen.generate(1, cell=9.0, targets={"shear_modulus": 30.0}, steps=3, seed=0,
+                            progress=False)
+    assert atoms.info["targets"] == {"shear_modulus": 30.0}
+
+
+def test_generate_command_uses_the_default_model(tmp_path):
+    out = tmp_path / "a-Si.extxyz"
+    assert main(["generate", "--count", "1", "--steps", "2", "--n-atoms", "64", "--output",
+                 str(out), "--quiet", "--seed", "1"]) == 0
+    (atoms,) = read(out, index=":")
+    assert len(atoms) == 64 and atoms.info["model"] == DEFAULT_MODEL
