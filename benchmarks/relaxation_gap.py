@@ -326,8 +326,8 @@ def draw(path: Path, data: dict, rdfs: dict) -> str:
             ax_noise.plot(curve["t"], curve["E_hat"], label=label)
     ax_noise.set(xlabel="diffusion time t", ylabel="E_hat (kT)", title="Noise energy")
     cost = data["cost"]
-    labels = {"hmc_s": "HMC denoising", "standard_s": "standard denoising",
-              "lammps_s": "LAMMPS melt-quench"}
+    labels = {"hmc_s": "HMC\ndenoising", "standard_s": "standard\ndenoising",
+              "lammps_s": "LAMMPS\nmelt-quench"}
     bars = {label: cost[k] for k, label in labels.items() if cost.get(k) is not None}
     ax_cost.bar(list(bars), list(bars.values()))
     ax_cost.set(ylabel="seconds per structure", title="Cost of one structure")
