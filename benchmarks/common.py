@@ -92,13 +92,17 @@ def training_references(path: str | os.PathLike, limit: int) -> list[Atoms]:
     return [dataset[int(i)] for i in dataset.split_indices("train")[:limit]]
 
 
-def held_out_references(path: str | os.PathLike, limit: int | None) -> tuple[list[Atoms], str]:
+def held_out_references(
+    path: str | os.PathLike, limit: int | None, split: str = "test"
+) -> tuple[list[Atoms], str]:
     """The held-out structures of a dataset (all of them if it has no held-out split).
 
-    Returns the structures (at most ``limit``) and the split used, ``"test"`` or ``"all"``.
+    ``split="all"`` takes every structure, training ones included (for a dataset whose
+    held-out split is still too small to average over). Returns the structures (at most
+    ``limit``) and the split used, ``"test"`` or ``"all"``.
     """
     dataset = AmorphousDataset(path)
-    test = dataset.split_indices("test")
+    test = dataset.split_indices("test") if split == "test" else []
     split = "test" if len(test) else "all"
     rows = test if len(test) else np.arange(len(dataset))
     if limit is not None:

@@ -80,6 +80,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calculator", help="true potential name (default from the elements)")
     parser.add_argument("--count", type=int, default=None,
                         help="held-out references used = structures generated (default 20)")
+    parser.add_argument("--split", choices=("test", "all"), default="test",
+                        help="reference structures: the held-out split (default) or all, "
+                             "training ones included, while the held-out split is too small")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps (default 200)")
     parser.add_argument("--sampler", default="sde", help="sampler name (default sde)")
     parser.add_argument("--n-targets", type=int, default=None,
@@ -186,7 +189,7 @@ def target_sweep(generator, references_path, calc, args, counter) -> tuple[dict,
 def evaluate(generator: AmorphousGenerator, references_path: str, args, say) -> dict:
     """All numbers of one model."""
     card = generator.card
-    references, split = held_out_references(references_path, args.count)
+    references, split = held_out_references(references_path, args.count, args.split)
     potential = true_potential(card.elements, args.calculator)
     calc = as_calculator(potential)
     say(f"{card.name}: {len(references)} {split} references from {references_path}, "

@@ -177,3 +177,16 @@ def test_relaxation_gap(files, tmp_path):
     cost = data["cost"]
     assert cost["lammps_s"] == pytest.approx(np.median([100.0, 101.0, 102.0, 103.0]))
     assert finite(cost["standard_s"]) and cost["n_atoms"] == 20
+
+
+def test_references_are_the_held_out_split_unless_all_is_asked(files):
+    from ase_amden.data import AmorphousDataset
+    from benchmarks.common import held_out_references
+
+    dataset = AmorphousDataset(files["si_data"])
+    n_test = len(dataset.split_indices("test"))
+    assert 0 < n_test < len(dataset)
+    held_out, split = held_out_references(files["si_data"], None)
+    assert (len(held_out), split) == (n_test, "test")
+    everything, split = held_out_references(files["si_data"], None, "all")
+    assert (len(everything), split) == (len(dataset), "all")

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ase_amden.errors import AmdenError, InvalidStructureError, unknown_name
-from ase_amden.models.egnn import EGNNLayer, distance_embedding, smooth_cutoff
+from ase_amden.models.egnn import EGNNLayer, distance_embedding, radial_basis, smooth_cutoff
 from ase_amden.models.embeddings import NULL_EMBEDDINGS, PropertyEmbedding, SinusoidalFeatures
 from ase_amden.models.graph import periodic_graph
 
@@ -50,6 +50,9 @@ class DenoiserConfig:
     sigma_x_max
         Largest position noise, Å; the energy variant needs
         ``sigma_x(t) = sigma_x_max * t``.
+    n_radial
+        Gaussians of the distance added to AMDEN's edge attribute ``e_ij``
+        (0: AMDEN's network exactly; see :func:`~ase_amden.models.egnn.radial_basis`).
 
     """
 
@@ -66,6 +69,7 @@ class DenoiserConfig:
     shortcut: bool = False
     energy: bool = False
     sigma_x_max: float = 1.5
+    n_radial: int = 0
 
     def __post_init__(self):
         self.property_names = tuple(self.property_names)
@@ -84,6 +88,8 @@ class DenoiserConfig:
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"DenoiserConfig.{name} must be positive, got {value!r}")
+        if self.n_radial < 0 or self.n_radial == 1:
+            raise ValueError(f"DenoiserConfig.n_radial must be 0 or >= 2, got {self.n_radial!r}")
         if self.time_dim < 0:
             raise ValueError(f"DenoiserConfig.time_dim must be >= 0, got {self.time_dim!r}")
         if len(set(self.property_names)) != len(self.property_names):
@@ -147,7 +153,8 @@ class Denoiser(nn.Module):
             width += self.step_features.width
         self.embed = nn.Linear(width, config.hidden)
         self.layers = nn.ModuleList(
-            EGNNLayer(config.hidden, config.n_vector, config.n_norm) for _ in range(config.n_layers)
+            EGNNLayer(config.hidden, config.n_vector, config.n_norm, edge_dim=1 + config.n_radial)
+            for _ in range(config.n_layers)
         )
         self.element_head = nn.Linear(config.hidden, config.n_classes)
         nn.init.uniform_(self.element_head.weight, -1e-2, 1e-2)
@@ -312,7 +319,11 @@ class Denoiser(nn.Module):
         distance_sq = edge_vector.square().sum(-1, keepdim=True)
         edge_attr = distance_embedding(distance_sq, cutoff)
         # Clamping keeps the gradient finite for (unphysical) coincident atoms.
-        edge_weight = smooth_cutoff(distance_sq.clamp(min=1e-12).sqrt(), cutoff)
+        distance = distance_sq.clamp(min=1e-12).sqrt()
+        edge_weight = smooth_cutoff(distance, cutoff)
+        if self.config.n_radial:
+            basis = radial_basis(distance, cutoff, self.config.n_radial)
+            edge_attr = torch.cat([edge_attr, basis], dim=-1)
 
         per_system = [self.time_features(t)]
         if self.property_embedding is not None:

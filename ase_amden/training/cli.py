@@ -33,6 +33,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--hidden", type=int, default=None, help="hidden width (default 128)")
     parser.add_argument("--layers", type=int, default=None, help="EGNN layers (default 4)")
     parser.add_argument("--cutoff", type=float, default=None, help="graph cutoff, Å (default 6.5)")
+    parser.add_argument("--radial", type=int, default=None, metavar="N",
+                        help="add N Gaussians of the distance to the edge attributes "
+                             "(default 0: AMDEN's network)")
     parser.add_argument("--properties", default="",
                         help="comma-separated conditioning properties, e.g. "
                         "shear_modulus,ring_size (default: none, an unconditional model)")
@@ -67,7 +70,8 @@ def _read_data(path: Path) -> Any:
 def run_train(args: argparse.Namespace) -> int:
     """Handle ``ase-amden train``; print the checkpoint path and return exit status 0."""
     model = {key: value for key, value in (
-        ("hidden", args.hidden), ("n_layers", args.layers), ("cutoff", args.cutoff))
+        ("hidden", args.hidden), ("n_layers", args.layers), ("cutoff", args.cutoff),
+        ("n_radial", args.radial))
              if value is not None}
     properties = [name.strip() for name in args.properties.split(",") if name.strip()]
     config = TrainConfig(

@@ -436,17 +436,25 @@ class Trainer:
         """Start from the (EMA) weights of another checkpoint (fine-tuning)."""
         payload = read_checkpoint(path, device)
         saved = payload["card"]
-        if saved.get("model_config") != self.card.model_config:
+        if not self._same_network(saved["model_config"]):
             raise CheckpointError(
                 f"init_from {str(path)!r} holds a network with another configuration "
                 f"({saved.get('model_config')}, this run: {self.card.model_config}); use the "
-                "same --hidden/--layers/--cutoff, properties and variant as that model."
+                "same --hidden/--layers/--cutoff/--radial, properties and variant as that model."
             )
         weights = payload["ema"]["shadow"] if payload["ema"] is not None else payload["model"]
         model.load_state_dict(weights)
         ema.load_state_dict({"decay": ema.decay, "num_updates": 0, "shadow": weights})
         self.card.training["init_from"] = {"path": str(path), "name": saved.get("name"),
                                            "data_hash": saved.get("data_hash")}
+
+    def _same_network(self, saved_config: dict) -> bool:
+        """Whether a saved network configuration equals this run's.
+
+        Compared through :class:`DenoiserConfig`, so a file written before a newer
+        option existed (the option then at its default) still matches.
+        """
+        return _plain(asdict(DenoiserConfig(**saved_config))) == self.card.model_config
 
     def _restore(self, path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                  ema: ExponentialMovingAverage, device: torch.device) -> int:
@@ -457,7 +465,7 @@ class Trainer:
                 f"{str(path)!r} was trained on other data (data hash differs), so it cannot be "
                 "resumed; pass resume=False (--no-resume) or choose another output folder."
             )
-        if saved.get("model_config") != self.card.model_config:
+        if not self._same_network(saved["model_config"]):
             raise CheckpointError(
                 f"{str(path)!r} holds a model with another configuration "
                 f"({saved.get('model_config')}); pass resume=False (--no-resume) or choose "

@@ -6,6 +6,7 @@ import torch
 
 from ase_amden.errors import InvalidStructureError, UnknownNameError
 from ase_amden.models import Denoiser, DenoiserConfig, ModelCard, wrap_positions
+from ase_amden.models.egnn import distance_embedding, radial_basis
 
 DTYPE = torch.float64
 TOL = {"rtol": 1e-9, "atol": 1e-11}
@@ -31,6 +32,18 @@ def test_config_errors_name_the_problem():
         DenoiserConfig(n_classes=2, null_embedding="zero")
     with pytest.raises(ValueError, match="hidden must be positive"):
         DenoiserConfig(n_classes=2, hidden=0)
+    with pytest.raises(ValueError, match="n_radial must be 0 or >= 2"):
+        DenoiserConfig(n_classes=2, n_radial=1)
+
+
+def test_radial_basis_separates_distances_the_amden_scalar_barely_moves():
+    # 2.35 Å (a Si-Si bond) and 2.6 Å (a stretched one), cutoff 5 Å.
+    r = torch.tensor([[2.35], [2.6]], dtype=DTYPE)
+    scalar = distance_embedding(r**2, 5.0)
+    basis = radial_basis(r, 5.0, 16)
+    assert basis.shape == (2, 16)
+    assert (basis[0] - basis[1]).abs().max() > 3 * (scalar[0] - scalar[1]).abs().max()
+    assert basis[0].argmax() == 7 and basis[1].argmax() == 8  # centres every 1/3 Å
 
 
 def test_untrained_full_size_model_outputs_small_finite_noise(random_system):
@@ -43,11 +56,12 @@ def test_untrained_full_size_model_outputs_small_finite_noise(random_system):
     assert 0 < eps_x.abs().max() < 0.1 and 0 < eps_e.abs().max() < 0.5
 
 
+@pytest.mark.parametrize("n_radial", [0, 8], ids=["amden-edges", "radial-basis"])
 @pytest.mark.parametrize("proper", [True, False], ids=["rotation", "mirror"])
 def test_rotation_and_mirror_equivariance(
-    make_model, random_system, random_orthogonal, triclinic_cell, proper
+    make_model, random_system, random_orthogonal, triclinic_cell, proper, n_radial
 ):
-    model = make_model()
+    model = make_model(n_radial=n_radial)
     positions, elements = random_system(6, triclinic_cell, seed=1)
     q = random_orthogonal(7, proper)
     eps_x, eps_e = _run(model, positions, elements, triclinic_cell)
@@ -68,8 +82,9 @@ def test_translation_and_wrapping_invariance(make_model, random_system, triclini
         torch.testing.assert_close(out_e, eps_e, **TOL)
 
 
-def test_permutation_equivariance(make_model, random_system, triclinic_cell):
-    model = make_model()
+@pytest.mark.parametrize("n_radial", [0, 8], ids=["amden-edges", "radial-basis"])
+def test_permutation_equivariance(make_model, random_system, triclinic_cell, n_radial):
+    model = make_model(n_radial=n_radial)
     positions, elements = random_system(7, triclinic_cell, seed=3)
     perm = torch.randperm(7, generator=torch.Generator().manual_seed(0))
     eps_x, eps_e = _run(model, positions, elements, triclinic_cell)
@@ -122,8 +137,9 @@ def test_batch_of_two_systems_equals_each_alone(make_model, random_system, tricl
             torch.testing.assert_close(eps_e[system_idx == b], alone[1], **TOL)
 
 
-def test_outputs_are_continuous_when_an_atom_crosses_the_cutoff(make_model):
-    model = make_model(scale=0.5)
+@pytest.mark.parametrize("n_radial", [0, 8], ids=["amden-edges", "radial-basis"])
+def test_outputs_are_continuous_when_an_atom_crosses_the_cutoff(make_model, n_radial):
+    model = make_model(scale=0.5, n_radial=n_radial)
     cell = 20.0 * torch.eye(3, dtype=DTYPE)
     elements = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]], dtype=DTYPE)
 

@@ -74,14 +74,15 @@ def test_cli_trains_from_extxyz(tmp_path, structures, capsys):
     out = tmp_path / "cli"
     args = parser.parse_args([
         "train", str(data), "--name", "cli", "--out", str(out), "--max-steps", "2",
-        "--batch-size", "2", "--hidden", "8", "--layers", "1", "--properties", "g",
-        "--device", "cpu", "--quiet", "--no-resume",
+        "--batch-size", "2", "--hidden", "8", "--layers", "1", "--radial", "4",
+        "--properties", "g", "--device", "cpu", "--quiet", "--no-resume",
     ])
     assert args.handler(args) == 0
     printed = capsys.readouterr().out.strip()
     assert printed == str(out / "last.pt")
     card = load_checkpoint(printed).card
     assert card.model_config["hidden"] == 8 and card.model_config["n_layers"] == 1
+    assert card.model_config["n_radial"] == 4
     assert card.property_names == ["g"] and card.rho_max is None
 
 
@@ -99,6 +100,18 @@ def test_init_from_starts_at_the_parent_weights(tmp_path, structures, make_struc
         assert torch.equal(loaded["model"][key], value), key
     assert loaded["card"]["training"]["init_from"]["name"] == "parent"
     assert loaded["card"]["data_hash"] == data_hash(other, ["g"])
+
+
+def test_init_from_accepts_a_parent_written_before_a_newer_network_option(
+        tmp_path, structures, tiny_config):
+    parent = train(structures, tiny_config(out_dir=str(tmp_path / "parent"), max_steps=1),
+                   "parent", verbose=False)
+    payload = read_checkpoint(parent)
+    del payload["card"]["model_config"]["n_radial"]  # as in files of version 0.1.0
+    torch.save(payload, parent)
+    child = train(structures, tiny_config(out_dir=str(tmp_path / "child"), max_steps=1,
+                                          init_from=str(parent)), "child", verbose=False)
+    assert read_checkpoint(child)["card"]["training"]["init_from"]["name"] == "parent"
 
 
 def test_init_from_refuses_another_network(tmp_path, structures, tiny_config):
