@@ -190,3 +190,33 @@ def test_references_are_the_held_out_split_unless_all_is_asked(files):
     assert (len(held_out), split) == (n_test, "test")
     everything, split = held_out_references(files["si_data"], None, "all")
     assert (len(everything), split) == (len(dataset), "all")
+
+
+def test_noise_landscape(files, tmp_path):
+    from benchmarks import noise_landscape
+
+    data = noise_landscape.main([
+        "--checkpoint", str(files["energy"]), "--melt", files["si_data"],
+        "--quench", files["si_data"], "--times", "0.05,0.2", "--quick", "--quiet",
+        "--out", str(tmp_path),
+    ])
+    assert (tmp_path / "noise_landscape.json").exists()
+    assert set(data["ranking"]) == {"0.05", "0.2"}
+    # the same structures in both sets: equal E_hat, so not strictly ranked
+    for row in data["ranking"].values():
+        assert row["melt"]["mean"] == pytest.approx(row["quench"]["mean"])
+        assert finite(row["melt"]["mean"])
+    assert data["ranked_like_true_energy"] == {"0.05": False, "0.2": False}
+    (run,) = data["descent"]["runs"]
+    assert run["E_hat_after"] <= run["E_hat_before"]  # FIRE goes downhill
+    assert data["descent"]["true_change"]["mean"] == pytest.approx(
+        run["true_after"] - run["true_before"])
+
+
+def test_noise_landscape_needs_energy_model(files, tmp_path):
+    from benchmarks import noise_landscape
+    from ase_amden.errors import AmdenError
+
+    with pytest.raises(AmdenError, match="not energy-based"):
+        noise_landscape.main(["--checkpoint", str(files["si"]), "--quench", files["si_data"],
+                              "--quick", "--quiet", "--out", str(tmp_path)])
