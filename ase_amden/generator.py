@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -332,8 +332,40 @@ class AmorphousGenerator:
                     properties, mask, n_systems
                 )
                 state = run_sampler(sampler_obj, state, denoise, steps, generator, bar.update)
-                structures.extend(self._to_atoms(state, info))
+                structures.extend(self.to_atoms(state, info))
         return structures
+
+    def to_atoms(self, state: SamplerState, info: Mapping[str, Any] | None = None) -> list[Atoms]:
+        """Turn a finished sampler state into ``ase.Atoms``, one per structure.
+
+        Each node takes the class of its largest element-channel entry (a model trained
+        without ghosts chooses among the elements only); ghost nodes are removed.
+        ``info`` is copied into every ``atoms.info``, with the per-structure entries of
+        ``state.diagnostics``. :meth:`generate` calls this; it is public for callers that
+        run :func:`~ase_amden.diffusion.run_sampler` themselves.
+        """
+        card = self.card
+        info = dict(info or {})
+        # A model trained without ghosts never saw the ghost class: choose among the elements.
+        logits = state.elements if card.rho_max is not None else state.elements[:, :-1]
+        classes = logits.argmax(dim=-1).cpu().numpy()
+        positions = state.positions.detach().cpu().double().numpy()
+        cells = state.cell.detach().cpu().double().numpy()
+        system_idx = state.system_idx.cpu().numpy()
+        diagnostics = {key: value.cpu().tolist() for key, value in state.diagnostics.items()}
+        numbers = np.array([atomic_numbers[s] for s in card.elements] + [0])
+        images = []
+        for b in range(state.n_systems):
+            keep = (system_idx == b) & (classes != card.ghost_index)
+            atoms = Atoms(
+                numbers=numbers[classes[keep]], positions=positions[keep], cell=cells[b], pbc=True
+            )
+            atoms.info.update(info)
+            atoms.info["targets"] = dict(info.get("targets", {}))
+            for key, values in diagnostics.items():
+                atoms.info[key] = values[b]
+            images.append(atoms)
+        return images
 
     # ------------------------------------------------------------------ helpers
 
@@ -457,23 +489,3 @@ class AmorphousGenerator:
             )
         return SamplerState(positions, elements, cell, system_idx, fixed_elements)
 
-    def _to_atoms(self, state: SamplerState, info: dict) -> Iterable[Atoms]:
-        card = self.card
-        # A model trained without ghosts never saw the ghost class: choose among the elements.
-        logits = state.elements if card.rho_max is not None else state.elements[:, :-1]
-        classes = logits.argmax(dim=-1).cpu().numpy()
-        positions = state.positions.detach().cpu().double().numpy()
-        cells = state.cell.detach().cpu().double().numpy()
-        system_idx = state.system_idx.cpu().numpy()
-        diagnostics = {key: value.cpu().tolist() for key, value in state.diagnostics.items()}
-        numbers = np.array([atomic_numbers[s] for s in card.elements] + [0])
-        for b in range(state.n_systems):
-            keep = (system_idx == b) & (classes != card.ghost_index)
-            atoms = Atoms(
-                numbers=numbers[classes[keep]], positions=positions[keep], cell=cells[b], pbc=True
-            )
-            atoms.info.update(info)
-            atoms.info["targets"] = dict(info["targets"])
-            for key, values in diagnostics.items():
-                atoms.info[key] = values[b]
-            yield atoms

@@ -1,4 +1,4 @@
-"""Does an energy-based model's noise energy follow the true energy? (Why HMC denoising works or not.)
+"""Does an energy model's noise energy follow the true energy? (Whether HMC denoising can work.)
 
 HMC denoising can only lower the true energy of a glass if the learned noise energy
 E_hat(x, t) at small t is lower for better-relaxed structures and if going down E_hat goes
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-import numpy as np
 from ase.optimize import FIRE
 
 from ase_amden.analysis import relaxed_energies
@@ -116,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         ranking[str(t)] = {name: mean_std(noise_energy_per_atom(items, calc))
                            for name, items in references.items()}
     ordered = [name for name in REFERENCE_SETS if name in paths]
-    ranked = {t: all(row[a]["mean"] > row[b]["mean"] for a, b in zip(ordered, ordered[1:]))
+    pairs = list(zip(ordered[:-1], ordered[1:], strict=True))
+    ranked = {t: all(row[a]["mean"] > row[b]["mean"] for a, b in pairs)
               for t, row in ranking.items()}
 
     calc = NoiseEnergyCalculator(generator, t=args.descent_t)

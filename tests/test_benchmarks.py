@@ -220,3 +220,20 @@ def test_noise_landscape_needs_energy_model(files, tmp_path):
     with pytest.raises(AmdenError, match="not energy-based"):
         noise_landscape.main(["--checkpoint", str(files["si"]), "--quench", files["si_data"],
                               "--quick", "--quiet", "--out", str(tmp_path)])
+
+
+def test_denoising_probe(files, tmp_path):
+    from benchmarks import denoising_probe
+
+    data = denoising_probe.main([
+        "--checkpoint", str(files["sio2"]), "--reference", files["sio2_data"],
+        "--times", "0.1,0.5", "--renoise-times", "0.1,0.3", "--quick", "--quiet",
+        "--out", str(tmp_path),
+    ])
+    assert (tmp_path / "denoising_probe_tiny-SiO2.json").exists()
+    assert data["loss"]["t"] == [0.1, 0.5]
+    for split in ("train", "test"):
+        assert len(data["loss"][split]) == 2 and all(v > 0 for v in data["loss"][split])
+    assert [row["t0"] for row in data["recovery"]] == [0.1, 0.3, 0.99]
+    assert all(finite(row["rdf_rmsd"]) for row in data["recovery"])
+    assert finite(data["rdf_rmsd_floor_test_vs_train"])
