@@ -30,6 +30,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="total optimiser steps (overrides --epochs)")
     parser.add_argument("--batch-size", type=int, default=8, help="structures per step")
     parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                        help="constant, or cosine decay to --lr-final x --lr at the last step")
+    parser.add_argument("--lr-final", type=float, default=0.1,
+                        help="final learning rate of the cosine schedule, as a fraction of --lr")
     parser.add_argument("--hidden", type=int, default=None, help="hidden width (default 128)")
     parser.add_argument("--layers", type=int, default=None, help="EGNN layers (default 4)")
     parser.add_argument("--cutoff", type=float, default=None, help="graph cutoff, Å (default 6.5)")
@@ -80,6 +84,8 @@ def run_train(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         batch_size=args.batch_size,
         lr=args.lr,
+        lr_schedule=args.lr_schedule,
+        lr_final=args.lr_final,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         device=args.device,

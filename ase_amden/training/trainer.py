@@ -39,6 +39,7 @@ from ase_amden.training.loss import LossTerms, objective_loss, shortcut_loss
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _OBJECTIVES = ("eps", "flow")
+_LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -56,7 +57,13 @@ class TrainConfig:
     batch_size
         Structures per step and per process.
     lr, weight_decay
-        AdamW learning rate and weight decay.
+        AdamW (peak) learning rate and weight decay.
+    lr_schedule
+        ``"constant"``, or ``"cosine"``: ``lr`` decays along half a cosine to
+        ``lr * lr_final`` at the last step (a function of the step alone, so a resumed
+        run follows the same curve as an uninterrupted one).
+    lr_final
+        Final learning rate of the cosine schedule as a fraction of ``lr``.
     grad_clip
         Largest gradient norm (None: no clipping).
     ema_decay
@@ -109,6 +116,8 @@ class TrainConfig:
     max_steps: int | None = None
     batch_size: int = 8
     lr: float = 1e-3
+    lr_schedule: str = "constant"
+    lr_final: float = 0.1
     weight_decay: float = 0.0
     grad_clip: float | None = 1.0
     ema_decay: float = 0.999
@@ -147,6 +156,24 @@ class TrainConfig:
             raise ValueError("the energy variant is trained with objective='eps'")
         if not 0.0 <= self.p_drop <= 1.0:
             raise ValueError(f"p_drop must lie in [0, 1], got {self.p_drop}")
+        if self.lr_schedule not in _LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {_LR_SCHEDULES}, "
+                             f"got {self.lr_schedule!r}")
+        if not 0.0 <= self.lr_final <= 1.0:
+            raise ValueError(f"lr_final must lie in [0, 1], got {self.lr_final}")
+
+    def learning_rate(self, step: int, total: int) -> float:
+        """Learning rate of optimiser step ``step`` (0-based) of ``total``.
+
+        >>> cfg = TrainConfig(lr=1e-3, lr_schedule="cosine", lr_final=0.1)
+        >>> [round(cfg.learning_rate(s, 101), 6) for s in (0, 50, 100)]
+        [0.001, 0.00055, 0.0001]
+        """
+        if self.lr_schedule == "constant" or total <= 1:
+            return self.lr
+        progress = min(step, total - 1) / (total - 1)
+        return self.lr * (self.lr_final + (1.0 - self.lr_final)
+                          * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 def _plain(value: Any) -> Any:
@@ -381,6 +408,9 @@ class Trainer:
                 shard_epoch = epoch
             chunk = [self.structures[i] for i in shard[k * cfg.batch_size:
                                                        (k + 1) * cfg.batch_size]]
+            lr = cfg.learning_rate(step, total)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
             terms = self._train_step(net, chunk, step, ctx, device)
             if cfg.grad_clip is not None:
@@ -400,7 +430,7 @@ class Trainer:
             if log is not None and (done % cfg.log_every == 0 or done == total):
                 log.write(step=done, epoch=epoch, loss=loss,
                           loss_positions=float(terms.positions),
-                          loss_elements=float(terms.elements), lr=cfg.lr,
+                          loss_elements=float(terms.elements), lr=lr,
                           elapsed_s=time.perf_counter() - clock)
             if done % steps_per_epoch == 0 or done == total:
                 self._end_epoch(ctx, model, ema, device, epoch, epoch_losses, done)

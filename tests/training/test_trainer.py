@@ -121,3 +121,40 @@ def test_init_from_refuses_another_network(tmp_path, structures, tiny_config):
     with pytest.raises(CheckpointError, match="another configuration.*--hidden"):
         train(structures, tiny_config(out_dir=str(tmp_path / "child"), model=wider,
                                       init_from=str(parent)), "child", verbose=False)
+
+
+def test_cosine_schedule_is_logged_and_resumes_exactly(tmp_path, structures, tiny_config):
+    cosine = {"lr": 1e-3, "lr_schedule": "cosine", "lr_final": 0.1}
+    path = train(structures, tiny_config(out_dir=str(tmp_path / "a"), max_steps=5, **cosine),
+                 "t", verbose=False)
+    with open(path.parent / "log.csv") as handle:
+        logged = [float(row["lr"]) for row in csv.DictReader(handle)]
+    config = tiny_config(max_steps=5, **cosine)
+    expected = [config.learning_rate(step, 5) for step in range(5)]
+    assert logged[-1] == pytest.approx(expected[-1]) == pytest.approx(1e-4)
+    assert expected == sorted(expected, reverse=True) and expected[0] == pytest.approx(1e-3)
+    # interrupted after 2 steps and resumed: the same weights as the straight run
+    config_b = tiny_config(out_dir=str(tmp_path / "b"), max_steps=5, checkpoint_every=1,
+                           **cosine)
+    trainer = Trainer(structures, config_b, "t")
+    calls = {"n": 0}
+    step = trainer._train_step
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return step(*args, **kwargs)
+
+    trainer._train_step = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(verbose=False)
+    assert read_checkpoint(tmp_path / "b" / "last.pt")["step"] == 2
+    resumed = read_checkpoint(train(structures, config_b, "t", verbose=False))
+    straight = read_checkpoint(path)
+    assert all(torch.equal(straight["model"][k], resumed["model"][k]) for k in straight["model"])
+
+
+def test_unknown_lr_schedule_is_refused(tiny_config):
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        tiny_config(lr_schedule="linear")
