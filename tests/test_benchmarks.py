@@ -214,8 +214,8 @@ def test_noise_landscape(files, tmp_path):
 
 
 def test_noise_landscape_needs_energy_model(files, tmp_path):
-    from benchmarks import noise_landscape
     from ase_amden.errors import AmdenError
+    from benchmarks import noise_landscape
 
     with pytest.raises(AmdenError, match="not energy-based"):
         noise_landscape.main(["--checkpoint", str(files["si"]), "--quench", files["si_data"],
