@@ -507,6 +507,8 @@ class Trainer:
         if payload["ema"] is not None:
             ema.load_state_dict(payload["ema"])
         self.history = list(payload["extra"].get("history", []))
+        if "init_from" in saved.get("training", {}):
+            self.card.training["init_from"] = saved["training"]["init_from"]
         return int(payload["step"])
 
 

@@ -100,6 +100,10 @@ def test_init_from_starts_at_the_parent_weights(tmp_path, structures, make_struc
         assert torch.equal(loaded["model"][key], value), key
     assert loaded["card"]["training"]["init_from"]["name"] == "parent"
     assert loaded["card"]["data_hash"] == data_hash(other, ["g"])
+    # a resumed fine-tune keeps the record of its parent
+    resumed = train(other, tiny_config(out_dir=str(tmp_path / "child"), max_steps=2, lr=0.0,
+                                       init_from=str(parent)), "child", verbose=False)
+    assert read_checkpoint(resumed)["card"]["training"]["init_from"]["name"] == "parent"
 
 
 def test_init_from_accepts_a_parent_written_before_a_newer_network_option(
