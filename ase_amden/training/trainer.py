@@ -60,8 +60,8 @@ class TrainConfig:
         AdamW (peak) learning rate and weight decay.
     lr_schedule
         ``"constant"``, or ``"cosine"``: ``lr`` decays along half a cosine to
-        ``lr * lr_final`` at the last step (a function of the step alone, so a resumed
-        run follows the same curve as an uninterrupted one).
+        ``lr * lr_final`` at the last step (a function of the step and the planned
+        total, so a run resumed with the same total follows the uninterrupted curve).
     lr_final
         Final learning rate of the cosine schedule as a fraction of ``lr``.
     grad_clip
