@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ase_amden.training.trainer import TrainConfig, train
+from ase_amden.training.trainer import LR_SCHEDULES, TrainConfig, train
 
 _HDF5_SUFFIXES = (".h5", ".hdf5", ".he5")
 
@@ -30,7 +30,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="total optimiser steps (overrides --epochs)")
     parser.add_argument("--batch-size", type=int, default=8, help="structures per step")
     parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
-    parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                         help="constant, or cosine decay to --lr-final x --lr at the last step")
     parser.add_argument("--lr-final", type=float, default=0.1,
                         help="final learning rate of the cosine schedule, as a fraction of --lr")

@@ -39,7 +39,7 @@ from ase_amden.training.loss import LossTerms, objective_loss, shortcut_loss
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _OBJECTIVES = ("eps", "flow")
-_LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -156,8 +156,8 @@ class TrainConfig:
             raise ValueError("the energy variant is trained with objective='eps'")
         if not 0.0 <= self.p_drop <= 1.0:
             raise ValueError(f"p_drop must lie in [0, 1], got {self.p_drop}")
-        if self.lr_schedule not in _LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {_LR_SCHEDULES}, "
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, "
                              f"got {self.lr_schedule!r}")
         if not 0.0 <= self.lr_final <= 1.0:
             raise ValueError(f"lr_final must lie in [0, 1], got {self.lr_final}")
