@@ -12,6 +12,7 @@ from ase_amden.training.cli import add_train_parser
 from ase_amden.training.ema import ExponentialMovingAverage
 from ase_amden.training.loss import (
     LossTerms,
+    TimeSampling,
     denoising_loss,
     flow_matching_loss,
     objective_loss,
@@ -24,6 +25,7 @@ __all__ = [
     "ExponentialMovingAverage",
     "LoadedCheckpoint",
     "LossTerms",
+    "TimeSampling",
     "TrainConfig",
     "Trainer",
     "add_train_parser",

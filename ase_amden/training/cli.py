@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ase_amden.training.loss import TIME_SAMPLINGS
 from ase_amden.training.trainer import LR_SCHEDULES, TrainConfig, train
 
 _HDF5_SUFFIXES = (".h5", ".hdf5", ".he5")
@@ -34,6 +35,13 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="constant, or cosine decay to --lr-final x --lr at the last step")
     parser.add_argument("--lr-final", type=float, default=0.1,
                         help="final learning rate of the cosine schedule, as a fraction of --lr")
+    parser.add_argument("--time-sampling", choices=TIME_SAMPLINGS, default="uniform",
+                        help="training times: uniform in t, or lognormal in the position "
+                        "noise (ln sigma/Å ~ N(--log-sigma-mean, --log-sigma-std^2))")
+    parser.add_argument("--log-sigma-mean", type=float, default=-1.2,
+                        help="mean of ln(sigma_x/Å) for --time-sampling lognormal")
+    parser.add_argument("--log-sigma-std", type=float, default=1.2,
+                        help="standard deviation of ln(sigma_x/Å) for lognormal")
     parser.add_argument("--hidden", type=int, default=None, help="hidden width (default 128)")
     parser.add_argument("--layers", type=int, default=None, help="EGNN layers (default 4)")
     parser.add_argument("--cutoff", type=float, default=None, help="graph cutoff, Å (default 6.5)")
@@ -86,6 +94,9 @@ def run_train(args: argparse.Namespace) -> int:
         lr=args.lr,
         lr_schedule=args.lr_schedule,
         lr_final=args.lr_final,
+        time_sampling=args.time_sampling,
+        log_sigma_mean=args.log_sigma_mean,
+        log_sigma_std=args.log_sigma_std,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         device=args.device,

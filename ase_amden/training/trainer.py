@@ -35,7 +35,7 @@ from ase_amden.training.batching import (
 from ase_amden.training.checkpoint import read_checkpoint, save_checkpoint
 from ase_amden.training.distributed import DistributedContext, epoch_shard, init_distributed
 from ase_amden.training.ema import ExponentialMovingAverage
-from ase_amden.training.loss import LossTerms, objective_loss, shortcut_loss
+from ase_amden.training.loss import LossTerms, TimeSampling, objective_loss, shortcut_loss
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _OBJECTIVES = ("eps", "flow")
@@ -104,6 +104,11 @@ class TrainConfig:
         Fraction of steps with the shortcut term.
     sigma_x_max, sigma_e_max, t_min, t_max
         Forward-process settings (Å, dimensionless, time range).
+    time_sampling, log_sigma_mean, log_sigma_std
+        How training times are drawn: ``"uniform"`` in ``[t_min, t_max]``, or
+        ``"lognormal"`` in the position noise, ``ln(sigma_x / Å) ~ N(mean, std^2)``
+        (:class:`~ase_amden.training.loss.TimeSampling`). Validation losses always use
+        uniform times, so runs with different samplings compare.
     init_from
         Checkpoint (or shipped model file) whose weights start the run (fine-tuning,
         e.g. a model trained on cheap melt data adapted to scarce anneal data). Its
@@ -141,6 +146,9 @@ class TrainConfig:
     sigma_e_max: float = 1.5
     t_min: float = 1e-3
     t_max: float = 0.999
+    time_sampling: str = "uniform"
+    log_sigma_mean: float = -1.2
+    log_sigma_std: float = 1.2
     init_from: str | None = None
 
     def __post_init__(self):
@@ -161,6 +169,11 @@ class TrainConfig:
                              f"got {self.lr_schedule!r}")
         if not 0.0 <= self.lr_final <= 1.0:
             raise ValueError(f"lr_final must lie in [0, 1], got {self.lr_final}")
+        self.times()  # validates the time sampling
+
+    def times(self) -> TimeSampling:
+        """The distribution of training times this configuration asks for."""
+        return TimeSampling(self.time_sampling, self.log_sigma_mean, self.log_sigma_std)
 
     def learning_rate(self, step: int, total: int) -> float:
         """Learning rate of optimiser step ``step`` (0-based) of ``total``.
@@ -318,7 +331,8 @@ class Trainer:
         with_shortcut = card.shortcut and (
             float(torch.rand((), generator=generator, device=device)) < cfg.shortcut_fraction
         )
-        main = objective_loss(net, batch, card, generator=generator, p_drop=cfg.p_drop)
+        main = objective_loss(net, batch, card, generator=generator, p_drop=cfg.p_drop,
+                              times=cfg.times())
         hold = net.no_sync() if with_shortcut and ctx.enabled else contextlib.nullcontext()
         with hold:
             main.total.backward()

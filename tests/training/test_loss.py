@@ -1,9 +1,13 @@
 from dataclasses import asdict
 
+import numpy as np
+import pytest
 import torch
+from scipy import stats
 
 from ase_amden.models import Denoiser, DenoiserConfig, ModelCard
 from ase_amden.training import (
+    TimeSampling,
     collate,
     denoising_loss,
     flow_matching_loss,
@@ -75,3 +79,24 @@ def test_flow_and_shortcut_losses_backpropagate(structures, tiny_model):
     eps_model, eps_card, _ = _setup(structures, tiny_model, shortcut=True)
     cut_eps = shortcut_loss(eps_model, batch, eps_card, generator=torch.Generator().manual_seed(2))
     assert torch.isfinite(cut_eps.total)
+
+
+@pytest.mark.parametrize("mean, std", [(-1.2, 1.2), (0.0, 0.5)])
+def test_lognormal_times_follow_the_truncated_normal_in_log_sigma(mean, std):
+    card = ModelCard(name="t", elements=["Si"], model_config={}, sigma_x_max=1.5,
+                     t_min=1e-3, t_max=0.999)
+    t = TimeSampling("lognormal", mean, std).sample(
+        20000, card, torch.Generator().manual_seed(0), torch.zeros(1, dtype=torch.float64))
+    assert float(t.min()) >= card.t_min and float(t.max()) <= card.t_max
+    log_sigma = np.log(card.sigma_x_max * t.numpy())
+    a, b = (np.log(1.5e-3) - mean) / std, (np.log(1.5 * 0.999) - mean) / std
+    expected = stats.truncnorm(a, b, loc=mean, scale=std)
+    assert stats.kstest(log_sigma, expected.cdf).pvalue > 1e-3
+    # and it is not uniform in t
+    assert stats.kstest(t.numpy(), stats.uniform(1e-3, 0.998).cdf).pvalue < 1e-6
+
+
+def test_uniform_times_fill_the_card_range():
+    card = ModelCard(name="t", elements=["Si"], model_config={}, t_min=0.2, t_max=0.6)
+    t = TimeSampling().sample(20000, card, torch.Generator().manual_seed(1), torch.zeros(1))
+    assert stats.kstest(t.numpy(), stats.uniform(0.2, 0.4).cdf).pvalue > 1e-3

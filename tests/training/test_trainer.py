@@ -76,6 +76,7 @@ def test_cli_trains_from_extxyz(tmp_path, structures, capsys):
         "train", str(data), "--name", "cli", "--out", str(out), "--max-steps", "2",
         "--batch-size", "2", "--hidden", "8", "--layers", "1", "--radial", "4",
         "--properties", "g", "--device", "cpu", "--quiet", "--no-resume",
+        "--time-sampling", "lognormal", "--log-sigma-mean", "-1.0",
     ])
     assert args.handler(args) == 0
     printed = capsys.readouterr().out.strip()
@@ -84,6 +85,8 @@ def test_cli_trains_from_extxyz(tmp_path, structures, capsys):
     assert card.model_config["hidden"] == 8 and card.model_config["n_layers"] == 1
     assert card.model_config["n_radial"] == 4
     assert card.property_names == ["g"] and card.rho_max is None
+    config = card.training["config"]
+    assert config["time_sampling"] == "lognormal" and config["log_sigma_mean"] == -1.0
 
 
 def test_init_from_starts_at_the_parent_weights(tmp_path, structures, make_structures,
@@ -162,3 +165,18 @@ def test_cosine_schedule_is_logged_and_resumes_exactly(tmp_path, structures, tin
 def test_unknown_lr_schedule_is_refused(tiny_config):
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
         tiny_config(lr_schedule="linear")
+
+
+def test_unknown_time_sampling_is_refused(tiny_config):
+    with pytest.raises(ValueError, match="time sampling must be one of"):
+        tiny_config(time_sampling="beta")
+    with pytest.raises(ValueError, match="log_sigma_std must be > 0"):
+        tiny_config(time_sampling="lognormal", log_sigma_std=0.0)
+
+
+def test_time_sampling_reaches_the_training_steps(tmp_path, structures, tiny_config):
+    runs = {kind: read_checkpoint(train(
+        structures, tiny_config(out_dir=str(tmp_path / kind), max_steps=2, time_sampling=kind),
+        "t", verbose=False)) for kind in ("uniform", "lognormal")}
+    weights = [run["model"] for run in runs.values()]
+    assert not all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
