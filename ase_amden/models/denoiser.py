@@ -53,6 +53,9 @@ class DenoiserConfig:
     n_radial
         Gaussians of the distance added to AMDEN's edge attribute ``e_ij``
         (0: AMDEN's network exactly; see :func:`~ase_amden.models.egnn.radial_basis`).
+    channel_distances
+        Feed every layer the distances between the current vector channels
+        (False: AMDEN's network; see :class:`~ase_amden.models.egnn.EGNNLayer`).
 
     """
 
@@ -70,6 +73,7 @@ class DenoiserConfig:
     energy: bool = False
     sigma_x_max: float = 1.5
     n_radial: int = 0
+    channel_distances: bool = False
 
     def __post_init__(self):
         self.property_names = tuple(self.property_names)
@@ -153,7 +157,8 @@ class Denoiser(nn.Module):
             width += self.step_features.width
         self.embed = nn.Linear(width, config.hidden)
         self.layers = nn.ModuleList(
-            EGNNLayer(config.hidden, config.n_vector, config.n_norm, edge_dim=1 + config.n_radial)
+            EGNNLayer(config.hidden, config.n_vector, config.n_norm, edge_dim=1 + config.n_radial,
+                      channel_distances=config.channel_distances, cutoff=config.cutoff)
             for _ in range(config.n_layers)
         )
         self.element_head = nn.Linear(config.hidden, config.n_classes)

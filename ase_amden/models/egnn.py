@@ -130,7 +130,13 @@ class EGNNLayer(nn.Module):
         Phi_ij = MLP_coord([H_i, H_j, e_ij])              (k x k)
         X_i   += sum_j f_cut(r_ij) Phi_ij (X_i - X_j - o_ij) / n_norm
 
-    ``r_ij`` and ``e_ij`` come from the input positions (layer 0). The
+    ``r_ij`` and ``e_ij`` come from the input positions (layer 0). With
+    ``channel_distances`` the edge attributes of both MLPs also hold the
+    distance embedding of every vector channel, ``2 tanh(|X^c_i - X^c_j - o_ij|^2
+    / r_c^2) - 1`` from the layer's input channels, as in the EGNN of Satorras
+    et al. and its multi-channel form (Levy et al. 2023): the invariant features
+    then see the geometry the earlier layers have built (AMDEN's layers see only
+    the input distances). The
     smooth cutoff multiplies both the messages and the coordinate updates,
     so the output is continuous when atoms cross the cutoff sphere. MLPs are
     ``Linear -> LayerNorm -> SiLU -> Linear``; the edge MLP ends in SiLU.
@@ -148,6 +154,11 @@ class EGNNLayer(nn.Module):
         values make an untrained layer move the vector channels little.
     edge_dim
         Width of the edge attributes (1: AMDEN's ``e_ij``; more with a radial basis).
+    channel_distances
+        Add the ``k`` channel distance embeddings to the edge attributes; needs
+        ``cutoff``.
+    cutoff
+        Cutoff radius ``r_c`` of the channel distance embeddings, Å.
 
     """
 
@@ -158,10 +169,17 @@ class EGNNLayer(nn.Module):
         n_norm: float,
         coord_init_scale: float = 1e-3,
         edge_dim: int = 1,
+        channel_distances: bool = False,
+        cutoff: float | None = None,
     ):
         super().__init__()
+        if channel_distances and cutoff is None:
+            raise ValueError("channel_distances needs the cutoff radius")
         self.n_vector = n_vector
         self.n_norm = n_norm
+        self.channel_cutoff = cutoff if channel_distances else None
+        if channel_distances:
+            edge_dim += n_vector
         self.edge_in = PairLinear(hidden, edge_dim, hidden)
         self.edge_out = nn.Sequential(
             nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU()
@@ -218,6 +236,11 @@ class EGNNLayer(nn.Module):
             ``(N, k, 3)``, Å.
 
         """
+        # d_ij = X_i - X_j - o_ij per channel, from displacements and the input edge vector.
+        difference = vectors[src] - vectors[dst] - edge_vector.unsqueeze(1)
+        if self.channel_cutoff is not None:
+            channel_attr = distance_embedding(difference.square().sum(-1), self.channel_cutoff)
+            edge_attr = torch.cat([edge_attr, channel_attr], dim=-1)
         messages = self.edge_out(self.edge_in(h, edge_attr, src, dst))
         messages = torch.sigmoid(self.attention(messages)) * messages * edge_weight
         aggregated = torch.zeros_like(h).index_add_(0, src, messages) / self.n_norm
@@ -225,8 +248,6 @@ class EGNNLayer(nn.Module):
 
         phi = self.coord_out(self.coord_in(h, edge_attr, src, dst))
         phi = phi.view(-1, self.n_vector, self.n_vector)
-        # d_ij = X_i - X_j - o_ij per channel, from displacements and the input edge vector.
-        difference = vectors[src] - vectors[dst] - edge_vector.unsqueeze(1)
         update = torch.einsum("eab,ebc->eac", phi, difference) * edge_weight.unsqueeze(-1)
         vectors = vectors + torch.zeros_like(vectors).index_add_(0, src, update) / self.n_norm
         return h, vectors

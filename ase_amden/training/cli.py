@@ -48,6 +48,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--radial", type=int, default=None, metavar="N",
                         help="add N Gaussians of the distance to the edge attributes "
                              "(default 0: AMDEN's network)")
+    parser.add_argument("--channel-distances", action="store_true",
+                        help="feed every EGNN layer the distances between its vector "
+                        "channels (default: AMDEN's network, input distances only)")
     parser.add_argument("--properties", default="",
                         help="comma-separated conditioning properties, e.g. "
                         "shear_modulus,ring_size (default: none, an unconditional model)")
@@ -83,7 +86,8 @@ def run_train(args: argparse.Namespace) -> int:
     """Handle ``ase-amden train``; print the checkpoint path and return exit status 0."""
     model = {key: value for key, value in (
         ("hidden", args.hidden), ("n_layers", args.layers), ("cutoff", args.cutoff),
-        ("n_radial", args.radial))
+        ("n_radial", args.radial),
+        ("channel_distances", args.channel_distances or None))
              if value is not None}
     properties = [name.strip() for name in args.properties.split(",") if name.strip()]
     config = TrainConfig(

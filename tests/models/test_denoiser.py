@@ -12,6 +12,14 @@ DTYPE = torch.float64
 TOL = {"rtol": 1e-9, "atol": 1e-11}
 
 
+#: Network variants every symmetry test runs on: AMDEN's edges, with a radial basis, and
+#: with the distances between vector channels fed to every layer.
+VARIANTS = pytest.mark.parametrize(
+    "variant", [{}, {"n_radial": 8}, {"channel_distances": True}],
+    ids=["amden-edges", "radial-basis", "channel-distances"],
+)
+
+
 def _run(model, positions, elements, cell, t=0.4, **kwargs):
     system_idx = torch.zeros(len(positions), dtype=torch.long)
     with torch.no_grad():
@@ -56,12 +64,12 @@ def test_untrained_full_size_model_outputs_small_finite_noise(random_system):
     assert 0 < eps_x.abs().max() < 0.1 and 0 < eps_e.abs().max() < 0.5
 
 
-@pytest.mark.parametrize("n_radial", [0, 8], ids=["amden-edges", "radial-basis"])
+@VARIANTS
 @pytest.mark.parametrize("proper", [True, False], ids=["rotation", "mirror"])
 def test_rotation_and_mirror_equivariance(
-    make_model, random_system, random_orthogonal, triclinic_cell, proper, n_radial
+    make_model, random_system, random_orthogonal, triclinic_cell, proper, variant
 ):
-    model = make_model(n_radial=n_radial)
+    model = make_model(**variant)
     positions, elements = random_system(6, triclinic_cell, seed=1)
     q = random_orthogonal(7, proper)
     eps_x, eps_e = _run(model, positions, elements, triclinic_cell)
@@ -71,8 +79,9 @@ def test_rotation_and_mirror_equivariance(
     torch.testing.assert_close(rot_e, eps_e, **TOL)
 
 
-def test_translation_and_wrapping_invariance(make_model, random_system, triclinic_cell):
-    model = make_model()
+@VARIANTS
+def test_translation_and_wrapping_invariance(make_model, random_system, triclinic_cell, variant):
+    model = make_model(**variant)
     positions, elements = random_system(6, triclinic_cell, seed=2)
     eps_x, eps_e = _run(model, positions, elements, triclinic_cell)
     moved = positions + torch.tensor([13.1, -4.7, 2.2], dtype=DTYPE)
@@ -82,9 +91,9 @@ def test_translation_and_wrapping_invariance(make_model, random_system, triclini
         torch.testing.assert_close(out_e, eps_e, **TOL)
 
 
-@pytest.mark.parametrize("n_radial", [0, 8], ids=["amden-edges", "radial-basis"])
-def test_permutation_equivariance(make_model, random_system, triclinic_cell, n_radial):
-    model = make_model(n_radial=n_radial)
+@VARIANTS
+def test_permutation_equivariance(make_model, random_system, triclinic_cell, variant):
+    model = make_model(**variant)
     positions, elements = random_system(7, triclinic_cell, seed=3)
     perm = torch.randperm(7, generator=torch.Generator().manual_seed(0))
     eps_x, eps_e = _run(model, positions, elements, triclinic_cell)
@@ -93,10 +102,11 @@ def test_permutation_equivariance(make_model, random_system, triclinic_cell, n_r
     torch.testing.assert_close(out_e, eps_e[perm], **TOL)
 
 
+@VARIANTS
 def test_supercell_gives_each_copy_the_outputs_of_its_atom(
-    make_model, random_system, triclinic_cell
+    make_model, random_system, triclinic_cell, variant
 ):
-    model = make_model()
+    model = make_model(**variant)
     positions, elements = random_system(5, triclinic_cell, seed=4)
     eps_x, eps_e = _run(model, positions, elements, triclinic_cell)
     supercell = triclinic_cell.clone()
@@ -137,9 +147,9 @@ def test_batch_of_two_systems_equals_each_alone(make_model, random_system, tricl
             torch.testing.assert_close(eps_e[system_idx == b], alone[1], **TOL)
 
 
-@pytest.mark.parametrize("n_radial", [0, 8], ids=["amden-edges", "radial-basis"])
-def test_outputs_are_continuous_when_an_atom_crosses_the_cutoff(make_model, n_radial):
-    model = make_model(scale=0.5, n_radial=n_radial)
+@VARIANTS
+def test_outputs_are_continuous_when_an_atom_crosses_the_cutoff(make_model, variant):
+    model = make_model(scale=0.5, **variant)
     cell = 20.0 * torch.eye(3, dtype=DTYPE)
     elements = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]], dtype=DTYPE)
 
@@ -216,3 +226,19 @@ def test_bad_shapes_are_refused_with_the_expected_shape(make_model, triclinic_ce
             triclinic_cell,
             properties=torch.ones(1, 1, dtype=DTYPE),
         )
+
+
+@pytest.mark.parametrize("channel_distances", [False, True])
+def test_channel_distances_let_the_features_see_the_built_geometry(
+    make_model, random_system, triclinic_cell, channel_distances
+):
+    """AMDEN's node features depend on the input distances only, so the first layer's
+    coordinate update cannot reach eps_e; with channel distances it does."""
+    model = make_model(n_layers=2, channel_distances=channel_distances)
+    positions, elements = random_system(6, triclinic_cell, seed=8)
+    _, before = _run(model, positions, elements, triclinic_cell)
+    with torch.no_grad():
+        model.layers[0].coord_out[-1].weight.mul_(3.0)
+    _, after = _run(model, positions, elements, triclinic_cell)
+    changed = float((after - before).abs().max())
+    assert (changed > 1e-7) if channel_distances else (changed == 0.0)
