@@ -432,3 +432,34 @@ class Denoiser(nn.Module):
                 f"{name} must have shape (B,) = ({n_systems},), got {tuple(value.shape)}"
             )
         return value
+
+
+def with_channel_distances(weights: dict[str, torch.Tensor],
+                           config: DenoiserConfig) -> dict[str, torch.Tensor]:
+    """A parent network's weights for the same network with ``channel_distances`` on.
+
+    The parent is ``config`` with ``channel_distances=False``. The channel
+    distances are the last columns of each layer's edge attributes, so the
+    parent's edge weights fill the first columns and the new ones start at
+    zero: the grown network computes exactly the parent's function until it is
+    trained (fine-tuning a shipped model into the richer network).
+
+    Parameters
+    ----------
+    weights
+        ``state_dict`` of the parent network.
+    config
+        Configuration of the grown network (``channel_distances=True``).
+
+    """
+    if not config.channel_distances:
+        raise ValueError("config must have channel_distances=True")
+    grown = dict(weights)
+    for i in range(config.n_layers):
+        for block in ("edge_in", "coord_in"):
+            key = f"layers.{i}.{block}.edge.weight"
+            parent = weights[key]
+            zeros = parent.new_zeros(parent.shape[0], config.n_vector)
+            grown[key] = torch.cat([parent, zeros], dim=1)
+    return grown
+

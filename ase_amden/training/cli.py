@@ -50,7 +50,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                              "(default 0: AMDEN's network)")
     parser.add_argument("--channel-distances", action="store_true",
                         help="feed every EGNN layer the distances between its vector "
-                        "channels (default: AMDEN's network, input distances only)")
+                        "channels (default: AMDEN's network, input distances only); "
+                        "may be added to an --init-from model without them (the new "
+                        "weights start at zero)")
     parser.add_argument("--properties", default="",
                         help="comma-separated conditioning properties, e.g. "
                         "shear_modulus,ring_size (default: none, an unconditional model)")

@@ -22,6 +22,7 @@ import ase_amden
 from ase_amden.errors import CheckpointError
 from ase_amden.models import Denoiser, DenoiserConfig
 from ase_amden.models.card import ModelCard
+from ase_amden.models.denoiser import with_channel_distances
 from ase_amden.structures import as_images
 from ase_amden.training.batching import (
     Batch,
@@ -480,25 +481,31 @@ class Trainer:
         """Start from the (EMA) weights of another checkpoint (fine-tuning)."""
         payload = read_checkpoint(path, device)
         saved = payload["card"]
-        if not self._same_network(saved["model_config"]):
+        weights = payload["ema"]["shadow"] if payload["ema"] is not None else payload["model"]
+        config = DenoiserConfig(**self.card.model_config)
+        if config.channel_distances and self._same_network(
+                saved["model_config"], channel_distances=False):
+            weights = with_channel_distances(weights, config)
+        elif not self._same_network(saved["model_config"]):
             raise CheckpointError(
                 f"init_from {str(path)!r} holds a network with another configuration "
                 f"({saved.get('model_config')}, this run: {self.card.model_config}); use the "
-                "same --hidden/--layers/--cutoff/--radial, properties and variant as that model."
+                "same --hidden/--layers/--cutoff/--radial, properties and variant as that model "
+                "(--channel-distances may be added to a model without them)."
             )
-        weights = payload["ema"]["shadow"] if payload["ema"] is not None else payload["model"]
         model.load_state_dict(weights)
         ema.load_state_dict({"decay": ema.decay, "num_updates": 0, "shadow": weights})
         self.card.training["init_from"] = {"path": str(path), "name": saved.get("name"),
                                            "data_hash": saved.get("data_hash")}
 
-    def _same_network(self, saved_config: dict) -> bool:
-        """Whether a saved network configuration equals this run's.
+    def _same_network(self, saved_config: dict, **changes) -> bool:
+        """Whether a saved network configuration equals this run's (with ``changes``).
 
         Compared through :class:`DenoiserConfig`, so a file written before a newer
         option existed (the option then at its default) still matches.
         """
-        return _plain(asdict(DenoiserConfig(**saved_config))) == self.card.model_config
+        mine = {**self.card.model_config, **changes}
+        return _plain(asdict(DenoiserConfig(**saved_config))) == _plain(mine)
 
     def _restore(self, path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                  ema: ExponentialMovingAverage, device: torch.device) -> int:

@@ -6,6 +6,7 @@ import torch
 
 from ase_amden.errors import InvalidStructureError, UnknownNameError
 from ase_amden.models import Denoiser, DenoiserConfig, ModelCard, wrap_positions
+from ase_amden.models.denoiser import with_channel_distances
 from ase_amden.models.egnn import distance_embedding, radial_basis
 
 DTYPE = torch.float64
@@ -242,3 +243,41 @@ def test_channel_distances_let_the_features_see_the_built_geometry(
     _, after = _run(model, positions, elements, triclinic_cell)
     changed = float((after - before).abs().max())
     assert (changed > 1e-7) if channel_distances else (changed == 0.0)
+
+
+@pytest.mark.parametrize("variant", [{}, {"n_radial": 8}, {"energy": True}],
+                         ids=["amden-edges", "radial-basis", "energy"])
+def test_a_parent_grown_with_channel_distances_computes_the_parent_function(
+    make_model, random_system, triclinic_cell, variant
+):
+    parent = make_model(n_layers=2, **variant)
+    grown = Denoiser(DenoiserConfig(**{**asdict(parent.config), "channel_distances": True}))
+    grown = grown.to(DTYPE).eval()
+    grown.load_state_dict(with_channel_distances(parent.state_dict(), grown.config))
+    positions, elements = random_system(6, triclinic_cell, seed=5)
+    if variant.get("energy"):
+        # the energy variant's eps comes from autograd
+        def run(model):
+            system_idx = torch.zeros(len(positions), dtype=torch.long)
+            return model(positions, elements, triclinic_cell[None], system_idx,
+                         torch.tensor([0.4]))
+        expected, got = run(parent), run(grown)
+    else:
+        expected = _run(parent, positions, elements, triclinic_cell)
+        got = _run(grown, positions, elements, triclinic_cell)
+    for a, b in zip(expected, got, strict=True):
+        torch.testing.assert_close(b, a, **TOL)
+    # and the new edge columns are weights that change the output once trained
+    with torch.no_grad():
+        grown.layers[0].edge_in.edge.weight[:, -1].normal_(0.0, 0.3)
+    changed = (grown(positions, elements, triclinic_cell[None],
+                     torch.zeros(len(positions), dtype=torch.long), torch.tensor([0.4]))[1]
+               - expected[1]).abs().max()
+    assert float(changed.detach()) > 1e-6
+
+
+def test_growing_needs_channel_distances_on(make_model):
+    parent = make_model()
+    with pytest.raises(ValueError, match="channel_distances=True"):
+        with_channel_distances(parent.state_dict(), parent.config)
+
