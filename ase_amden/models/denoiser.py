@@ -462,4 +462,3 @@ def with_channel_distances(weights: dict[str, torch.Tensor],
             zeros = parent.new_zeros(parent.shape[0], config.n_vector)
             grown[key] = torch.cat([parent, zeros], dim=1)
     return grown
-
