@@ -21,10 +21,15 @@ VARIANTS = pytest.mark.parametrize(
 )
 
 
-def _run(model, positions, elements, cell, t=0.4, **kwargs):
+def _forward(model, positions, elements, cell, t=0.4, **kwargs):
+    """One system through ``model`` with autograd on (the energy variant needs it)."""
     system_idx = torch.zeros(len(positions), dtype=torch.long)
+    return model(positions, elements, cell[None], system_idx, torch.tensor([t]), **kwargs)
+
+
+def _run(model, positions, elements, cell, t=0.4, **kwargs):
     with torch.no_grad():
-        return model(positions, elements, cell[None], system_idx, torch.tensor([t]), **kwargs)
+        return _forward(model, positions, elements, cell, t, **kwargs)
 
 
 def test_config_round_trips_through_the_model_card_as_json():
@@ -255,29 +260,18 @@ def test_a_parent_grown_with_channel_distances_computes_the_parent_function(
     grown = grown.to(DTYPE).eval()
     grown.load_state_dict(with_channel_distances(parent.state_dict(), grown.config))
     positions, elements = random_system(6, triclinic_cell, seed=5)
-    if variant.get("energy"):
-        # the energy variant's eps comes from autograd
-        def run(model):
-            system_idx = torch.zeros(len(positions), dtype=torch.long)
-            return model(positions, elements, triclinic_cell[None], system_idx,
-                         torch.tensor([0.4]))
-        expected, got = run(parent), run(grown)
-    else:
-        expected = _run(parent, positions, elements, triclinic_cell)
-        got = _run(grown, positions, elements, triclinic_cell)
+    expected = _forward(parent, positions, elements, triclinic_cell)
+    got = _forward(grown, positions, elements, triclinic_cell)
     for a, b in zip(expected, got, strict=True):
         torch.testing.assert_close(b, a, **TOL)
     # and the new edge columns are weights that change the output once trained
     with torch.no_grad():
         grown.layers[0].edge_in.edge.weight[:, -1].normal_(0.0, 0.3)
-    changed = (grown(positions, elements, triclinic_cell[None],
-                     torch.zeros(len(positions), dtype=torch.long), torch.tensor([0.4]))[1]
-               - expected[1]).abs().max()
-    assert float(changed.detach()) > 1e-6
+    _, changed_e = _forward(grown, positions, elements, triclinic_cell)
+    assert float((changed_e - expected[1]).abs().max().detach()) > 1e-6
 
 
 def test_growing_needs_channel_distances_on(make_model):
     parent = make_model()
     with pytest.raises(ValueError, match="channel_distances=True"):
         with_channel_distances(parent.state_dict(), parent.config)
-
