@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.cell import Cell
-from ase.data import atomic_numbers
+from ase.data import atomic_masses, atomic_numbers
 from ase.formula import Formula
 from torch import nn
 from tqdm.auto import tqdm
@@ -27,6 +27,7 @@ from ase_amden.diffusion.rng import RandomLike, seed_from, torch_generator
 from ase_amden.diffusion.samplers import SAMPLERS, Sampler, SamplerState, run_sampler
 from ase_amden.errors import AmdenError, InvalidStructureError, UnknownNameError, unknown_name
 from ase_amden.models.card import ModelCard
+from ase_amden.training.batching import AMU_PER_A3_TO_G_PER_CM3
 
 __all__ = ["DEFAULT_MODEL", "PRETRAINED_DIR", "AmorphousGenerator"]
 
@@ -293,6 +294,9 @@ class AmorphousGenerator:
                 "model's own distribution); use guidance=0, or another sampler"
             )
         properties, mask = self._normalised_targets(targets)
+        if card.fixed_composition:
+            composition, density = self._fixed_composition_defaults(
+                cell, n_atoms, density, composition, targets)
         cell_array, n_nodes, fixed = self._layout(cell, n_atoms, density, composition)
 
         seed_int = seed_from(seed)
@@ -420,6 +424,35 @@ class AmorphousGenerator:
                 f"{self.card.name!r}, rho_max = {rho_max:.5g} atoms/Å^3; use a larger cell, "
                 "fewer atoms or a lower density"
             )
+
+    def _fixed_composition_defaults(self, cell, n_atoms, density, composition, targets):
+        """Composition and number density of a positions-only model, from the card's defaults.
+
+        The composition defaults to the training data's (scaled to ``n_atoms``); without a
+        cell or density, the density follows the card's fit of the training densities
+        against the conditioning property when that target is given (Yang and
+        Schwalbe-Koda fix a cell's density from its cooling rate), else the training median.
+        """
+        training = self.card.training
+        if composition is None:
+            counts = training.get("default_composition")
+            if not counts:
+                raise AmdenError(f"model {self.card.name!r} generates positions only: give "
+                                 "composition=, e.g. {'Si': 64, 'O': 128}")
+            formula = Formula.from_dict(counts).reduce()[0]
+            if n_atoms is None:
+                composition = counts
+            else:
+                composition = formula.format()
+        fit = training.get("density_fit")
+        if cell is None and density is None and fit and fit["property"] in (targets or {}):
+            i = self.card.property_names.index(fit["property"])
+            x = self.card.network_scale(i, targets[fit["property"]])
+            grams_per_cm3 = fit["intercept"] + fit["slope"] * x
+            symbols = _composition_symbols(composition, n_atoms)
+            mean_mass = float(np.mean([atomic_masses[atomic_numbers[s]] for s in symbols]))
+            density = grams_per_cm3 / (AMU_PER_A3_TO_G_PER_CM3 * mean_mass)
+        return composition, density
 
     def _layout(self, cell, n_atoms, density, composition):
         """Cell ``(3, 3)``, node count, and the fixed element classes ``(n,)`` or None."""

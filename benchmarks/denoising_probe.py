@@ -41,7 +41,7 @@ from ase_amden.diffusion import (
     torch_generator,
 )
 from ase_amden.errors import AmdenError
-from ase_amden.training import collate
+from ase_amden.training import collate_for
 
 from .common import (
     add_common_arguments,
@@ -79,8 +79,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def batch_of(generator, structures, seed: int):
     """Clean batch of ``structures`` for ``generator``'s model (ghosts added if it uses them)."""
     card = generator.card
-    batch = collate(structures, card.elements, card.property_names, card.property_mean,
-                    card.property_std)
+    batch = collate_for(structures, card)
     batch = batch.to(generator.device, generator.dtype)
     return batch.with_ghosts(card.rho_max, torch_generator(seed, generator.device))
 

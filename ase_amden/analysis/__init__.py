@@ -10,6 +10,7 @@ from .compare import compare, rdf_rmsd, summary
 from .coordination import Coordination, coordination
 from .elastic import elastic_tensor, isotropic_moduli
 from .environments import environment_descriptors, environment_entropy, environment_overlap
+from .network import NetworkMetrics, network_metrics
 from .pair import rdf, structure_factor
 from .plot import plot_report
 from .relax import relax, relaxed_energies, relaxed_energy
@@ -18,6 +19,7 @@ from .validation import largest_rmax
 
 __all__ = [
     "Coordination",
+    "NetworkMetrics",
     "adf",
     "as_images",
     "average_ring_size",
@@ -30,6 +32,7 @@ __all__ = [
     "environment_overlap",
     "isotropic_moduli",
     "largest_rmax",
+    "network_metrics",
     "plot_report",
     "rdf",
     "rdf_rmsd",

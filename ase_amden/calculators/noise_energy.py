@@ -12,7 +12,6 @@ import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
-from ase_amden.diffusion.schedules import ElementSchedule
 from ase_amden.errors import CheckpointError, InvalidStructureError, UnknownNameError
 from ase_amden.models.card import ModelCard
 
@@ -167,7 +166,7 @@ class NoiseEnergyCalculator(Calculator):
             )
         index = torch.tensor([vocabulary[s] for s in symbols], device=self.device)
         one_hot = torch.nn.functional.one_hot(index, self.card.n_classes).to(self.dtype)
-        alpha = float(ElementSchedule(self.card.sigma_e_max).alpha(t))
+        alpha = float(self.card.element_schedule().alpha(t))
         return alpha * one_hot
 
     def calculate(

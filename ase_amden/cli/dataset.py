@@ -1,4 +1,4 @@
-"""``ase-amden dataset make|info``."""
+"""``ase-amden dataset make|import|info``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 
 def add_dataset_parser(subparsers) -> None:
-    """Register ``dataset make`` and ``dataset info``."""
+    """Register ``dataset make``, ``dataset import`` and ``dataset info``."""
     from ..data import PROTOCOLS
 
     parser = subparsers.add_parser("dataset", help="make or inspect melt-quench datasets")
@@ -22,6 +22,33 @@ def add_dataset_parser(subparsers) -> None:
     make.add_argument("--quiet", action="store_true", help="no progress bar")
     make.set_defaults(handler=_make)
 
+    imp = sub.add_parser(
+        "import", help="import structures made elsewhere (LAMMPS data, extxyz, ASE db)",
+        description="Read structure files into one HDF5 dataset, with per-sample properties "
+        "from --property (all files) or from the file names (--name-pattern), and the "
+        "data's source and licence recorded.")
+    imp.add_argument("files", nargs="+", help="structure files")
+    imp.add_argument("--output", required=True, help="HDF5 file to write")
+    imp.add_argument("--type-map", default=None, metavar="1=O,2=Si",
+                     help="LAMMPS atom type to element (default: inferred from the masses)")
+    imp.add_argument("--property", action="append", default=[], metavar="NAME=VALUE",
+                     help="a property value for every structure (repeatable)")
+    imp.add_argument("--name-pattern", default=None, metavar="REGEX",
+                     help="regular expression with named groups giving properties from each "
+                     "file name; '_' in a number is a decimal point, e.g. "
+                     r"'glass_(?P<cooling_rate>[0-9_]+)k_'")
+    imp.add_argument("--units", action="append", default=[], metavar="NAME=UNIT",
+                     help="units of a property, e.g. cooling_rate=K/ps (repeatable)")
+    imp.add_argument("--held-out", default=None, metavar="REGEX",
+                     help="files whose names match form the held-out split (default: by hash)")
+    imp.add_argument("--source", default="", help="where the data come from")
+    imp.add_argument("--licence", default="", help="licence name, e.g. MIT")
+    imp.add_argument("--licence-file", default=None, help="file with the licence text")
+    imp.add_argument("--lammps-style", default="atomic", help="atom_style of LAMMPS data files")
+    imp.add_argument("--lammps-units", default="metal", help="units of LAMMPS data files")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    imp.set_defaults(handler=_import)
+
     info = sub.add_parser("info", help="counts and property ranges of a dataset")
     info.add_argument("path")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -34,6 +61,44 @@ def _make(args: argparse.Namespace) -> int:
     ds = make_dataset(
         args.protocol, args.count, args.output, workers=args.workers,
         scheduler=args.scheduler, verbose=not args.quiet,
+    )
+    if not args.quiet:
+        print(f"{ds.path}: {len(ds)} samples")
+    return 0
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    from ..errors import AmdenError
+
+    pairs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise AmdenError(f"bad {what} {item!r}: write NAME=VALUE")
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def _import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..data import import_structures, parse_type_map
+    from ..errors import AmdenError
+
+    properties = {}
+    for name, value in _pairs(args.property, "--property").items():
+        try:
+            properties[name] = float(value)
+        except ValueError:
+            raise AmdenError(f"--property {name}={value}: the value is not a number") from None
+    ds = import_structures(
+        args.files, args.output,
+        type_map=parse_type_map(args.type_map) if args.type_map else None,
+        properties=properties, name_pattern=args.name_pattern, held_out_pattern=args.held_out,
+        units=_pairs(args.units, "--units"), source=args.source, licence=args.licence,
+        licence_text=Path(args.licence_file).read_text() if args.licence_file else "",
+        lammps_style=args.lammps_style, lammps_units=args.lammps_units,
+        verbose=not args.quiet,
     )
     if not args.quiet:
         print(f"{ds.path}: {len(ds)} samples")

@@ -2,6 +2,7 @@
 
 from .build import make_dataset
 from .dataset import AmorphousDataset, held_out
+from .importing import import_structures, parse_type_map
 from .meltquench import PROPERTY_UNITS, Sample, run_protocol, sample_size
 from .protocols import PROTOCOLS, Protocol, Stage, get_protocol
 
@@ -14,7 +15,9 @@ __all__ = [
     "Stage",
     "get_protocol",
     "held_out",
+    "import_structures",
     "make_dataset",
+    "parse_type_map",
     "run_protocol",
     "sample_size",
 ]

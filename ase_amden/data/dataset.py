@@ -194,12 +194,14 @@ class AmorphousDataset(Sequence):
         units: dict[str, str] | None = None,
         protocol: dict | None = None,
         indices: Sequence[int] | None = None,
+        held_out_mask: Sequence[bool] | None = None,
     ) -> AmorphousDataset:
         """Write structures (properties from ``atoms.info``) as a dataset, atomically.
 
         Scalar ``atoms.info`` values become property columns (every structure must
         have the same keys), array values become ``/arrays``. ``indices`` are the
-        samples' protocol indices (default 0..n-1); they decide the split.
+        samples' protocol indices (default 0..n-1); they decide the split unless
+        ``held_out_mask`` gives it per structure (True: held out).
         """
         images = as_images(images) if images else []
         if indices is None:
@@ -221,7 +223,12 @@ class AmorphousDataset(Sequence):
             f["offsets"] = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
             f["cells"] = np.array([a.cell[:] for a in images]).reshape(-1, 3, 3)
             f["index"] = np.asarray(indices, dtype=np.int64)
-            f["split"] = np.array([held_out(i) for i in indices], dtype=np.int8)
+            split = ([held_out(i) for i in indices] if held_out_mask is None
+                     else list(held_out_mask))
+            if len(split) != len(indices):
+                raise ValueError(
+                    f"held_out_mask has {len(split)} entries for {len(indices)} samples")
+            f["split"] = np.asarray(split, dtype=np.int8)
             group = f.create_group("properties")
             for name, values in scalars.items():
                 group[name] = np.asarray(values, dtype=float)

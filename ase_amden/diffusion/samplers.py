@@ -161,8 +161,8 @@ class Sampler(ABC):
     def from_card(cls, card: ModelCard, **options) -> Sampler:
         """Build the sampler for a model: its noise schedules come from ``card``."""
         return cls(
-            pos_schedule=PositionSchedule(card.sigma_x_max),
-            el_schedule=ElementSchedule(card.sigma_e_max),
+            pos_schedule=card.position_schedule(),
+            el_schedule=card.element_schedule(),
             **options,
         )
 
@@ -388,6 +388,10 @@ def run_sampler(
                 state, elements=sampler.noised_known_elements(fixed, t, generator)
             )
         positions, elements = sampler.step(state, t, t_next, denoise, generator)
+        if fixed is not None:
+            # The element update is not used (the next step re-noises the known channel),
+            # and is undefined for a model whose element channel carries no noise.
+            elements = state.elements
         if not (torch.isfinite(positions).all() and torch.isfinite(elements).all()):
             raise SamplingError(
                 f"non-finite values (NaN/inf) appeared at step {i + 1} of {n_steps} "

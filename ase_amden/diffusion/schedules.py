@@ -18,7 +18,14 @@ from torch import Tensor
 
 from ase_amden.models.geometry import wrap_positions
 
-__all__ = ["ElementSchedule", "NoiseSchedule", "NoisedBatch", "PositionSchedule", "forward_noise"]
+__all__ = [
+    "CleanElementSchedule",
+    "ElementSchedule",
+    "NoiseSchedule",
+    "NoisedBatch",
+    "PositionSchedule",
+    "forward_noise",
+]
 
 
 def _as_tensor(t: float | Tensor) -> Tensor:
@@ -131,6 +138,34 @@ class ElementSchedule(NoiseSchedule):
         return torch.sqrt(g2)
 
 
+@dataclass(frozen=True)
+class CleanElementSchedule(NoiseSchedule):
+    """The element channel of a fixed-composition (positions-only) model: never noised.
+
+    ``alpha = 1``, ``sigma = 0``, ``f = g = 0``: the network always sees the clean one-hot
+    of the given composition, and there is no element noise to predict.
+
+    >>> float(CleanElementSchedule().sigma(0.7)), float(CleanElementSchedule().alpha(0.7))
+    (0.0, 1.0)
+    """
+
+    def alpha(self, t: float | Tensor) -> Tensor:
+        """``1`` for every ``t``."""
+        return torch.ones_like(_as_tensor(t))
+
+    def sigma(self, t: float | Tensor) -> Tensor:
+        """``0`` for every ``t``."""
+        return torch.zeros_like(_as_tensor(t))
+
+    def drift(self, t: float | Tensor) -> Tensor:
+        """``0``."""
+        return torch.zeros_like(_as_tensor(t))
+
+    def diffusion(self, t: float | Tensor) -> Tensor:
+        """``0``."""
+        return torch.zeros_like(_as_tensor(t))
+
+
 class NoisedBatch(NamedTuple):
     """Output of :func:`forward_noise`; all per atom.
 
@@ -160,7 +195,7 @@ def forward_noise(
     system_idx: Tensor,
     t_per_system: Tensor,
     pos_schedule: PositionSchedule,
-    el_schedule: ElementSchedule,
+    el_schedule: NoiseSchedule,
     generator: torch.Generator | None = None,
 ) -> NoisedBatch:
     """Draw ``x_t`` from ``q(x_t | x_0)`` for a batch of structures, AMDEN (3).

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ase_amden.errors import AmdenError, UnknownNameError, unknown_name
+
+if TYPE_CHECKING:
+    from ase_amden.diffusion.schedules import NoiseSchedule, PositionSchedule
 
 #: Version of the checkpoint layout; a checkpoint with another value is refused.
 CHECKPOINT_FORMAT = 1
@@ -32,9 +36,16 @@ class ModelCard:
         Ghost density, atoms/Å^3 (``None``: the model was trained without ghosts).
     property_names, property_units
         Names and units of the conditioning properties, in model order.
+    property_log10
+        Per property, True where the network sees ``log10(y)`` (e.g. ``cooling_rate``,
+        whose values span decades); such values must be positive.
     property_mean, property_std
-        Normalisation applied to each property before it enters the network
-        (``y_norm = (y - mean) / std``), in the units above.
+        Normalisation applied to each property (after ``log10`` where
+        :attr:`property_log10` says so) before it enters the network:
+        ``y_norm = (y - mean) / std``.
+    property_range
+        Per property, ``[min, max]`` of the training values on the network's scale
+        (after ``log10``); a target outside it is an extrapolation and warns.
     sigma_x_max
         Largest position noise, Å (SPEC section 3).
     sigma_e_max
@@ -49,6 +60,10 @@ class ModelCard:
         True for the energy-based variant (SPEC section 4).
     shortcut
         True when trained with the shortcut loss (step-size input).
+    fixed_composition
+        True for a positions-only model: the element channel is never noised or
+        generated; the composition is always given (the network sees its clean
+        one-hot).
     data_hash
         SHA-256 of the training data (positions, numbers, cells, properties).
     training
@@ -66,6 +81,8 @@ class ModelCard:
     property_units: list[str] = field(default_factory=list)
     property_mean: list[float] = field(default_factory=list)
     property_std: list[float] = field(default_factory=list)
+    property_log10: list[bool] = field(default_factory=list)
+    property_range: list[list[float]] = field(default_factory=list)
     sigma_x_max: float = 1.5
     sigma_e_max: float = 1.5
     t_min: float = 1e-3
@@ -73,6 +90,7 @@ class ModelCard:
     objective: str = "eps"
     energy: bool = False
     shortcut: bool = False
+    fixed_composition: bool = False
     data_hash: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     package_version: str = ""
@@ -87,6 +105,44 @@ class ModelCard:
     def ghost_index(self) -> int:
         """Index of the ghost class in the element channel."""
         return len(self.elements)
+
+    def position_schedule(self) -> PositionSchedule:
+        """The position noise schedule the model was trained with."""
+        from ase_amden.diffusion.schedules import PositionSchedule
+
+        return PositionSchedule(self.sigma_x_max)
+
+    def element_schedule(self) -> NoiseSchedule:
+        """The element-channel schedule: AMDEN's cosine one, or none for fixed composition."""
+        from ase_amden.diffusion.schedules import CleanElementSchedule, ElementSchedule
+
+        if self.fixed_composition:
+            return CleanElementSchedule()
+        return ElementSchedule(self.sigma_e_max)
+
+    def is_log10(self, i: int) -> bool:
+        """Whether property ``i`` enters the network as ``log10`` of its value."""
+        return bool(self.property_log10[i]) if self.property_log10 else False
+
+    def network_scale(self, i: int, value: float) -> float:
+        """Property ``i``'s value on the network's scale (``log10`` where the card says).
+
+        Raises :class:`~ase_amden.errors.AmdenError` for a non-finite value, or a value
+        ``<= 0`` of a ``log10`` property.
+        """
+        name = self.property_names[i]
+        value = float(value)
+        if not math.isfinite(value):
+            raise AmdenError(f"target {name!r} must be finite, got {value}")
+        if self.is_log10(i):
+            if value <= 0:
+                unit = self.property_units[i] if self.property_units else ""
+                raise AmdenError(
+                    f"target {name!r} must be positive (model {self.name!r} conditions on its "
+                    f"log10), got {value} {unit}".rstrip()
+                )
+            return math.log10(value)
+        return value
 
     def normalise_targets(
         self, targets: Mapping[str, float] | None
@@ -110,7 +166,13 @@ class ModelCard:
         UnknownNameError
             For a name that is not a property of the model (the message lists them).
         AmdenError
-            For a value that is not finite.
+            For a value that is not finite (or not positive, for a ``log10`` property).
+
+        Warns
+        -----
+        UserWarning
+            For a value outside the training range (:attr:`property_range`): the model
+            extrapolates.
 
         Examples
         --------
@@ -134,13 +196,29 @@ class ModelCard:
                         "properties and cannot be conditioned; give no targets"
                     )
                 raise unknown_name("target property", name, names)
-            value = float(value)
-            if not math.isfinite(value):
-                raise AmdenError(f"target {name!r} must be finite, got {value}")
             i = names.index(name)
-            values[i] = (value - self.property_mean[i]) / self.property_std[i]
+            scaled = self.network_scale(i, value)
+            self._warn_outside_range(i, value, scaled)
+            values[i] = (scaled - self.property_mean[i]) / self.property_std[i]
             mask[i] = True
         return values, mask
+
+    def _warn_outside_range(self, i: int, value: float, scaled: float) -> None:
+        if not self.property_range:
+            return
+        low, high = self.property_range[i]
+        if low <= scaled <= high:
+            return
+        if self.is_log10(i):
+            low, high = 10.0**low, 10.0**high
+        unit = self.property_units[i] if self.property_units else ""
+        warnings.warn(
+            f"target {self.property_names[i]}={value:g} {unit} is outside the range model "
+            f"{self.name!r} was trained on ({low:g} to {high:g} {unit}): the model "
+            "extrapolates; check the result",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form, as stored in checkpoints and JSON."""

@@ -56,6 +56,11 @@ class DenoiserConfig:
     channel_distances
         Feed every layer the distances between the current vector channels
         (False: AMDEN's network; see :class:`~ase_amden.models.egnn.EGNNLayer`).
+    property_basis
+        0: AMDEN's property embedding (node input only). ``n >= 2``: Yang and
+        Schwalbe-Koda's: ``n`` Gaussians of each normalised property and a SoftPlus MLP
+        (:class:`~ase_amden.models.embeddings.PropertyEmbedding`), whose output also
+        enters the node features of every layer through a linear map per layer.
 
     """
 
@@ -74,6 +79,7 @@ class DenoiserConfig:
     sigma_x_max: float = 1.5
     n_radial: int = 0
     channel_distances: bool = False
+    property_basis: int = 0
 
     def __post_init__(self):
         self.property_names = tuple(self.property_names)
@@ -94,6 +100,10 @@ class DenoiserConfig:
                 raise ValueError(f"DenoiserConfig.{name} must be positive, got {value!r}")
         if self.n_radial < 0 or self.n_radial == 1:
             raise ValueError(f"DenoiserConfig.n_radial must be 0 or >= 2, got {self.n_radial!r}")
+        if self.property_basis < 0 or self.property_basis == 1:
+            raise ValueError(
+                f"DenoiserConfig.property_basis must be 0 or >= 2, got {self.property_basis!r}"
+            )
         if self.time_dim < 0:
             raise ValueError(f"DenoiserConfig.time_dim must be >= 0, got {self.time_dim!r}")
         if len(set(self.property_names)) != len(self.property_names):
@@ -148,9 +158,16 @@ class Denoiser(nn.Module):
         self.property_embedding = None
         if config.property_names:
             self.property_embedding = PropertyEmbedding(
-                len(config.property_names), config.property_dim, config.null_embedding
+                len(config.property_names), config.property_dim, config.null_embedding,
+                n_basis=config.property_basis,
             )
             width += self.property_embedding.width
+        self.layer_conditions = None
+        if config.property_names and config.property_basis:
+            self.layer_conditions = nn.ModuleList(
+                nn.Linear(self.property_embedding.width, config.hidden)
+                for _ in range(config.n_layers)
+            )
         self.step_features = None
         if config.shortcut:
             self.step_features = SinusoidalFeatures(config.time_dim)
@@ -331,14 +348,20 @@ class Denoiser(nn.Module):
             edge_attr = torch.cat([edge_attr, basis], dim=-1)
 
         per_system = [self.time_features(t)]
+        conditions = None
         if self.property_embedding is not None:
-            per_system.append(self.property_embedding(properties, property_mask, generator))
+            embedded = self.property_embedding(properties, property_mask, generator)
+            per_system.append(embedded)
+            if self.layer_conditions is not None:
+                conditions = embedded[system_idx]
         if self.step_features is not None:
             per_system.append(self.step_features(step_size))
         node_input = torch.cat([elements, torch.cat(per_system, dim=-1)[system_idx]], dim=-1)
         h = self.embed(node_input)
         vectors = positions.new_zeros(positions.shape[0], self.config.n_vector, 3)
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
+            if conditions is not None:
+                h = h + self.layer_conditions[i](conditions)
             h, vectors = layer(h, vectors, src, dst, edge_vector, edge_attr, edge_weight)
         return vectors, h
 

@@ -67,7 +67,12 @@ class PropertyEmbedding(nn.Module):
 
     Each property ``y_p`` becomes ``LayerNorm_p(Linear_p(y_p))`` of width
     ``dim`` (AMDEN eq. 13), each property with its own linear map and layer
-    norm. Where a property is absent (``mask`` False) its embedding is the
+    norm. With ``n_basis > 0`` it becomes instead
+    ``LayerNorm_p(MLP_p(phi(y_p)))``: ``n_basis`` Gaussians ``phi`` with centres
+    evenly over ``[-basis_range, basis_range]`` (normalised units) and a width of
+    their spacing, then a two-layer MLP with SoftPlus (Yang and Schwalbe-Koda's
+    cooling-rate embedding), which can respond non-monotonically to the value.
+    Where a property is absent (``mask`` False) its embedding is the
     null embedding: a learned vector per property (``"learned"``; trained
     with property dropout), or a fresh ``N(0, I)`` draw for every structure
     and call (``"random"``, AMShortcut), which has the same distribution as
@@ -81,6 +86,10 @@ class PropertyEmbedding(nn.Module):
         Embedding width per property.
     null_embedding
         ``"learned"`` or ``"random"``.
+    n_basis
+        Number of Gaussians (0: AMDEN's linear map).
+    basis_range
+        Centres of the Gaussians span ``[-basis_range, basis_range]``.
 
     Examples
     --------
@@ -88,19 +97,41 @@ class PropertyEmbedding(nn.Module):
     >>> values = torch.tensor([[0.3, float("nan")]])
     >>> embed(values, torch.tensor([[True, False]])).shape
     torch.Size([1, 16])
+    >>> basis = PropertyEmbedding(1, dim=8, n_basis=9)
+    >>> basis(torch.zeros(3, 1), torch.ones(3, 1, dtype=bool)).shape
+    torch.Size([3, 8])
 
     """
 
-    def __init__(self, n_properties: int, dim: int = 8, null_embedding: str = "learned"):
+    def __init__(self, n_properties: int, dim: int = 8, null_embedding: str = "learned",
+                 n_basis: int = 0, basis_range: float = 2.5):
         super().__init__()
         if null_embedding not in NULL_EMBEDDINGS:
             raise unknown_name("null embedding", null_embedding, NULL_EMBEDDINGS)
+        if n_basis < 0 or n_basis == 1:
+            raise ValueError(f"n_basis must be 0 or >= 2, got {n_basis}")
         self.n_properties = n_properties
         self.dim = dim
         self.null_embedding = null_embedding
-        bound = 1.0  # nn.Linear(1, dim) initialisation: U(-1/sqrt(1), 1/sqrt(1))
-        self.linear_weight = nn.Parameter(torch.empty(n_properties, dim).uniform_(-bound, bound))
-        self.linear_bias = nn.Parameter(torch.empty(n_properties, dim).uniform_(-bound, bound))
+        self.n_basis = n_basis
+        if n_basis:
+            centres = torch.linspace(-basis_range, basis_range, n_basis)
+            self.register_buffer("centres", centres, persistent=False)
+            self.basis_width = float(centres[1] - centres[0])
+            scale = n_basis**-0.5
+            self.hidden_weight = nn.Parameter(
+                torch.empty(n_properties, n_basis, dim).uniform_(-scale, scale))
+            self.hidden_bias = nn.Parameter(torch.zeros(n_properties, dim))
+            scale = dim**-0.5
+            self.out_weight = nn.Parameter(
+                torch.empty(n_properties, dim, dim).uniform_(-scale, scale))
+            self.out_bias = nn.Parameter(torch.zeros(n_properties, dim))
+        else:
+            bound = 1.0  # nn.Linear(1, dim) initialisation: U(-1/sqrt(1), 1/sqrt(1))
+            self.linear_weight = nn.Parameter(
+                torch.empty(n_properties, dim).uniform_(-bound, bound))
+            self.linear_bias = nn.Parameter(
+                torch.empty(n_properties, dim).uniform_(-bound, bound))
         self.norm_weight = nn.Parameter(torch.ones(n_properties, dim))
         self.norm_bias = nn.Parameter(torch.zeros(n_properties, dim))
         if null_embedding == "learned":
@@ -139,7 +170,14 @@ class PropertyEmbedding(nn.Module):
         mask = mask.unsqueeze(-1)
         # Zero the ignored entries first so NaN there cannot reach gradients.
         values = torch.where(mask, values.unsqueeze(-1), 0.0)
-        embedded = values * self.linear_weight + self.linear_bias
+        if self.n_basis:
+            z = (values - self.centres.to(values.dtype)) / self.basis_width
+            phi = torch.exp(-0.5 * z.square())
+            hidden = F.softplus(torch.einsum("bpk,pkd->bpd", phi, self.hidden_weight)
+                                + self.hidden_bias)
+            embedded = torch.einsum("bpd,pde->bpe", hidden, self.out_weight) + self.out_bias
+        else:
+            embedded = values * self.linear_weight + self.linear_bias
         embedded = F.layer_norm(embedded, (self.dim,)) * self.norm_weight + self.norm_bias
         if self.null_embedding == "learned":
             null = self.null.expand_as(embedded)

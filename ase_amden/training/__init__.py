@@ -1,6 +1,12 @@
 """Training: batching, losses, EMA, checkpoints, the training loop and its CLI."""
 
-from ase_amden.training.batching import Batch, collate, data_hash, element_vocabulary
+from ase_amden.training.batching import (
+    Batch,
+    collate,
+    collate_for,
+    data_hash,
+    element_vocabulary,
+)
 from ase_amden.training.checkpoint import (
     LoadedCheckpoint,
     export_for_shipping,
@@ -30,6 +36,7 @@ __all__ = [
     "Trainer",
     "add_train_parser",
     "collate",
+    "collate_for",
     "data_hash",
     "denoising_loss",
     "element_vocabulary",

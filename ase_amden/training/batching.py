@@ -17,7 +17,8 @@ from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 
 from ase_amden.diffusion.ghosts import add_ghosts
-from ase_amden.errors import UnknownNameError
+from ase_amden.errors import InvalidStructureError, UnknownNameError
+from ase_amden.models.card import ModelCard
 
 #: Conversion from amu/Å^3 to g/cm^3.
 AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
@@ -97,23 +98,46 @@ def element_vocabulary(structures: Sequence[Atoms]) -> list[str]:
     return [chemical_symbols[z] for z in sorted(numbers)]
 
 
-def property_values(structures: Sequence[Atoms], names: Sequence[str]) -> np.ndarray:
-    """Property table from ``atoms.info``: ``(len(structures), len(names))``, NaN if absent."""
+def property_values(
+    structures: Sequence[Atoms], names: Sequence[str], log10: Sequence[bool] = ()
+) -> np.ndarray:
+    """Property table from ``atoms.info``: ``(len(structures), len(names))``, NaN if absent.
+
+    Columns flagged in ``log10`` hold ``log10`` of the values, which must then be positive.
+
+    Raises
+    ------
+    InvalidStructureError
+        For a value ``<= 0`` in a ``log10`` column.
+
+    """
     table = np.full((len(structures), len(names)), np.nan)
     for i, atoms in enumerate(structures):
         for j, name in enumerate(names):
             value = atoms.info.get(name)
             if value is not None:
                 table[i, j] = float(value)
+    for j, name in enumerate(names):
+        if j < len(log10) and log10[j]:
+            column = table[:, j]
+            bad = np.flatnonzero(np.isfinite(column) & (column <= 0))
+            if bad.size:
+                raise InvalidStructureError(
+                    f"property {name!r} is conditioned on its log10 but structure {bad[0]} has "
+                    f"{name}={column[bad[0]]}; every value must be positive"
+                )
+            with np.errstate(invalid="ignore"):
+                table[:, j] = np.log10(column)
     return table
 
 
 def property_statistics(
-    structures: Sequence[Atoms], names: Sequence[str]
-) -> tuple[list[float], list[float]]:
-    """Mean and standard deviation of each property over ``structures`` (NaN ignored).
+    structures: Sequence[Atoms], names: Sequence[str], log10: Sequence[bool] = ()
+) -> tuple[list[float], list[float], list[list[float]]]:
+    """Mean, standard deviation and ``[min, max]`` of each property (NaN ignored).
 
-    A property that never varies gets std 1 so that normalisation stays finite.
+    Computed on ``log10`` of the columns flagged in ``log10``. A property that never
+    varies gets std 1 so that normalisation stays finite.
 
     Raises
     ------
@@ -121,8 +145,8 @@ def property_statistics(
         If a property is absent from every structure.
 
     """
-    table = property_values(structures, names)
-    means, stds = [], []
+    table = property_values(structures, names, log10)
+    means, stds, ranges = [], [], []
     for j, name in enumerate(names):
         column = table[:, j][np.isfinite(table[:, j])]
         if column.size == 0:
@@ -134,7 +158,8 @@ def property_statistics(
         std = float(column.std())
         means.append(float(column.mean()))
         stds.append(std if std > 0 else 1.0)
-    return means, stds
+        ranges.append([float(column.min()), float(column.max())])
+    return means, stds, ranges
 
 
 def collate(
@@ -143,6 +168,7 @@ def collate(
     property_names: Sequence[str] = (),
     property_mean: Sequence[float] = (),
     property_std: Sequence[float] = (),
+    property_log10: Sequence[bool] = (),
 ) -> Batch:
     """Batch ``structures`` into float64 CPU tensors (use :meth:`Batch.to` to move them).
 
@@ -153,9 +179,10 @@ def collate(
     elements
         Element vocabulary; class ``k`` is ``elements[k]``, class ``len(elements)``
         the ghost.
-    property_names, property_mean, property_std
-        Properties to read and their normalisation ``(y - mean) / std``. A missing
-        or NaN value gives ``property_mask = False``.
+    property_names, property_mean, property_std, property_log10
+        Properties to read and their normalisation ``(y - mean) / std`` (of ``log10 y``
+        where ``property_log10`` says so). A missing or NaN value gives
+        ``property_mask = False``.
 
     Raises
     ------
@@ -180,7 +207,7 @@ def collate(
         cells.append(np.asarray(atoms.cell[:], dtype=float))
         system_idx.append(np.full(len(atoms), b, dtype=np.int64))
     class_idx = torch.from_numpy(np.concatenate(classes))
-    table = property_values(structures, property_names)
+    table = property_values(structures, property_names, property_log10)
     mask = np.isfinite(table)
     normalised = (table - np.asarray(property_mean, float)) / np.asarray(property_std, float)
     return Batch(
@@ -191,6 +218,12 @@ def collate(
         properties=torch.from_numpy(np.where(mask, normalised, 0.0)),
         property_mask=torch.from_numpy(mask),
     )
+
+
+def collate_for(structures: Sequence[Atoms], card: ModelCard) -> Batch:
+    """:func:`collate` with the vocabulary and property normalisation of a model card."""
+    return collate(structures, card.elements, card.property_names, card.property_mean,
+                   card.property_std, card.property_log10)
 
 
 def number_density(atoms: Atoms) -> float:

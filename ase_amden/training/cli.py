@@ -56,6 +56,19 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--properties", default="",
                         help="comma-separated conditioning properties, e.g. "
                         "shear_modulus,ring_size (default: none, an unconditional model)")
+    parser.add_argument("--log10-properties", default="", metavar="NAMES",
+                        help="comma-separated properties the network sees as log10 of "
+                        "their value, e.g. cooling_rate (values must be positive)")
+    parser.add_argument("--property-basis", type=int, default=None, metavar="N",
+                        help="embed each property with N Gaussians and a SoftPlus MLP, added "
+                        "to every layer (Yang and Schwalbe-Koda; default 0: AMDEN's linear "
+                        "embedding)")
+    parser.add_argument("--fixed-composition", action="store_true",
+                        help="positions-only model: the composition is always given by the "
+                        "user (no element noise, no ghosts)")
+    parser.add_argument("--sigma-x-max", type=float, default=1.5,
+                        help="largest position noise, Å (SPEC: 1.5; 1.7 for multi-element "
+                        "glass)")
     parser.add_argument("--ghosts", action="store_true",
                         help="train with ghost atoms (density control at generation)")
     parser.add_argument("--energy", action="store_true",
@@ -74,6 +87,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     return parser
 
 
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def _read_data(path: Path) -> Any:
     if path.suffix.lower() in _HDF5_SUFFIXES:
         from ase_amden.data import AmorphousDataset
@@ -88,10 +105,10 @@ def run_train(args: argparse.Namespace) -> int:
     """Handle ``ase-amden train``; print the checkpoint path and return exit status 0."""
     model = {key: value for key, value in (
         ("hidden", args.hidden), ("n_layers", args.layers), ("cutoff", args.cutoff),
-        ("n_radial", args.radial),
+        ("n_radial", args.radial), ("property_basis", args.property_basis),
         ("channel_distances", args.channel_distances or None))
              if value is not None}
-    properties = [name.strip() for name in args.properties.split(",") if name.strip()]
+    properties = _names(args.properties)
     config = TrainConfig(
         out_dir=args.out,
         epochs=args.epochs,
@@ -107,7 +124,10 @@ def run_train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         device=args.device,
         property_names=properties,
+        property_log10=_names(args.log10_properties),
         model=model,
+        fixed_composition=args.fixed_composition,
+        sigma_x_max=args.sigma_x_max,
         ghosts=args.ghosts,
         energy=args.energy,
         init_from=args.init_from,

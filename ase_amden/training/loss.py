@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from ase_amden.diffusion.samplers import ddim_update
-from ase_amden.diffusion.schedules import ElementSchedule, PositionSchedule, forward_noise
+from ase_amden.diffusion.schedules import forward_noise
 from ase_amden.models.card import ModelCard
 from ase_amden.models.geometry import minimum_image, wrap_positions
 from ase_amden.training.batching import Batch
@@ -62,8 +62,12 @@ class _Noised:
     target_e: Tensor
 
 
-def _per_atom_loss(pred_x: Tensor, target_x: Tensor, pred_e: Tensor, target_e: Tensor) -> LossTerms:
+def _per_atom_loss(pred_x: Tensor, target_x: Tensor, pred_e: Tensor, target_e: Tensor,
+                   card: ModelCard) -> LossTerms:
+    """Per-atom squared errors; a fixed-composition model has no element term."""
     err_x = (pred_x - target_x).square().sum(dim=-1).mean()
+    if card.fixed_composition:
+        return LossTerms(err_x, err_x.detach(), torch.zeros_like(err_x))
     err_e = (pred_e - target_e).square().sum(dim=-1).mean()
     return LossTerms(err_x + ELEMENT_WEIGHT * err_e, err_x.detach(), err_e.detach())
 
@@ -143,7 +147,7 @@ def drop_properties(mask: Tensor, p_drop: float, generator: torch.Generator) -> 
 def _noise_eps(batch: Batch, card: ModelCard, t: Tensor, generator: torch.Generator) -> _Noised:
     noisy = forward_noise(
         batch.positions, batch.elements, batch.cell, batch.system_idx, t,
-        PositionSchedule(card.sigma_x_max), ElementSchedule(card.sigma_e_max), generator,
+        card.position_schedule(), card.element_schedule(), generator,
     )
     return _Noised(noisy.positions, noisy.elements, t, noisy.eps_x, noisy.eps_e)
 
@@ -152,7 +156,7 @@ def _noise_flow(batch: Batch, card: ModelCard, t: Tensor, generator: torch.Gener
     like = batch.positions
     fractional = torch.rand(like.shape, generator=generator, device=like.device, dtype=like.dtype)
     x_noise = torch.einsum("ni,nij->nj", fractional, batch.cell[batch.system_idx])
-    e_noise = card.sigma_e_max * torch.randn(
+    e_noise = float(card.element_schedule().sigma(1.0)) * torch.randn(
         batch.elements.shape, generator=generator, device=like.device, dtype=like.dtype
     )
     velocity_x = minimum_image(batch.positions - x_noise, batch.cell, batch.system_idx)
@@ -188,7 +192,7 @@ def objective_loss(
         noised.positions, noised.elements, batch.cell, batch.system_idx, t,
         batch.properties, mask, step_size=step_size, generator=generator,
     )
-    return _per_atom_loss(pred_x, noised.target_x, pred_e, noised.target_e)
+    return _per_atom_loss(pred_x, noised.target_x, pred_e, noised.target_e, card)
 
 
 def denoising_loss(
@@ -263,7 +267,7 @@ def _shortcut_velocity(
     """
     if card.objective == "flow":
         return -out_x, -out_e
-    schedule = ElementSchedule(card.sigma_e_max)
+    schedule = card.element_schedule()
     t_atom = t[system_idx].unsqueeze(-1)
     d_atom = d[system_idx].unsqueeze(-1)
     t_end = (t_atom - d_atom).clamp(min=0.0)
@@ -318,4 +322,4 @@ def shortcut_loss(
         target_x = (0.5 * (u1_x + u2_x)).detach()
         target_e = (0.5 * (u1_e + u2_e)).detach()
     pred_x, pred_e = velocity(model, noised.positions, noised.elements, t, 2.0 * d)
-    return _per_atom_loss(pred_x, target_x, pred_e, target_e)
+    return _per_atom_loss(pred_x, target_x, pred_e, target_e, card)

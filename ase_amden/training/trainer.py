@@ -26,12 +26,13 @@ from ase_amden.models.denoiser import with_channel_distances
 from ase_amden.structures import as_images
 from ase_amden.training.batching import (
     Batch,
-    collate,
+    collate_for,
     data_hash,
     element_vocabulary,
     mass_density,
     number_density,
     property_statistics,
+    property_values,
 )
 from ase_amden.training.checkpoint import read_checkpoint, save_checkpoint
 from ase_amden.training.distributed import DistributedContext, epoch_shard, init_distributed
@@ -86,6 +87,9 @@ class TrainConfig:
         :class:`~ase_amden.data.AmorphousDataset`, none for a list of Atoms.
     property_units
         Units per property name (datasets bring their own).
+    property_log10
+        Properties the network sees as ``log10`` of their value (e.g. ``cooling_rate``
+        in K/ps, whose training values span decades); values must be positive.
     elements
         Element vocabulary; None: the elements of the training data, by atomic number.
     model
@@ -97,6 +101,9 @@ class TrainConfig:
         Safety factor on ``rho_max``.
     energy
         Energy-based variant (SPEC section 4; double backward, slower).
+    fixed_composition
+        Positions-only model: the element channel is never noised and has no loss;
+        generation always takes the composition from the user (SPEC section 2).
     objective
         ``"eps"`` (noise prediction) or ``"flow"`` (flow matching, velocity prediction).
     shortcut
@@ -135,11 +142,13 @@ class TrainConfig:
     dtype: str = "float32"
     property_names: Sequence[str] | None = None
     property_units: dict[str, str] = field(default_factory=dict)
+    property_log10: Sequence[str] = ()
     elements: Sequence[str] | None = None
     model: dict[str, Any] = field(default_factory=dict)
     ghosts: bool = False
     rho_margin: float = 1.05
     energy: bool = False
+    fixed_composition: bool = False
     objective: str = "eps"
     shortcut: bool = False
     shortcut_fraction: float = 0.25
@@ -161,6 +170,11 @@ class TrainConfig:
             raise ValueError("batch_size, checkpoint_every and log_every must be >= 1")
         if self.max_steps is None and self.epochs < 1:
             raise ValueError("give epochs >= 1 or max_steps")
+        if self.fixed_composition and self.ghosts:
+            raise ValueError(
+                "a fixed-composition model takes its atoms from the user and cannot use "
+                "ghost atoms; choose fixed_composition or ghosts"
+            )
         if self.energy and self.objective != "eps":
             raise ValueError("the energy variant is trained with objective='eps'")
         if not 0.0 <= self.p_drop <= 1.0:
@@ -202,6 +216,34 @@ def _step_seed(seed: int, step: int, rank: int, stream: int = 0) -> int:
 
 def _median(values: Sequence[float]) -> float:
     return float(np.median(np.asarray(values, dtype=float)))
+
+
+def _median_composition(structures: Sequence[Atoms]) -> dict[str, int]:
+    """Element counts of the training structure with the median number of atoms."""
+    sizes = [len(a) for a in structures]
+    atoms = structures[int(np.argsort(sizes)[len(sizes) // 2])]
+    symbols = atoms.get_chemical_symbols()
+    return {symbol: symbols.count(symbol) for symbol in sorted(set(symbols))}
+
+
+def _density_fit(structures: Sequence[Atoms], names: Sequence[str],
+                 log10: Sequence[bool]) -> dict[str, Any] | None:
+    """Mass density linear in the (only) conditioning property, on the network's scale.
+
+    Yang and Schwalbe-Koda fix the density of a generated cell from its target cooling
+    rate this way. None unless there is exactly one property with two or more values.
+    """
+    if len(names) != 1:
+        return None
+    x = property_values(structures, names, log10)[:, 0]
+    y = np.array([mass_density(a) for a in structures])
+    keep = np.isfinite(x)
+    if np.unique(x[keep]).size < 2:
+        return None
+    slope, intercept = np.polyfit(x[keep], y[keep], 1)
+    return {"property": names[0], "log10": bool(log10[0]), "slope": float(slope),
+            "intercept": float(intercept), "unit": "g/cm^3",
+            "range": [float(x[keep].min()), float(x[keep].max())]}
 
 
 class Trainer:
@@ -263,8 +305,16 @@ class Trainer:
     def _make_card(self, name: str, units: dict[str, str]) -> ModelCard:
         cfg = self.config
         names = list(cfg.property_names or ())
+        unknown_log = sorted(set(cfg.property_log10) - set(names))
+        if unknown_log:
+            raise ValueError(
+                f"property_log10 names {unknown_log}, which are not conditioning properties "
+                f"{names}; add them to property_names or drop them from property_log10"
+            )
+        log10 = [name in cfg.property_log10 for name in names]
         elements = list(cfg.elements) if cfg.elements else element_vocabulary(self.structures)
-        mean, std = property_statistics(self.structures, names) if names else ([], [])
+        mean, std, ranges = (property_statistics(self.structures, names, log10) if names
+                             else ([], [], []))
         densities = [number_density(a) for a in self.structures]
         rho_max = max(densities) * cfg.rho_margin if cfg.ghosts else None
         model_config = DenoiserConfig(
@@ -286,6 +336,11 @@ class Trainer:
             "default_number_density": _median(densities),
             "default_number_density_unit": "1/Å^3",
         }
+        if cfg.fixed_composition:
+            training["default_composition"] = _median_composition(self.structures)
+            fit = _density_fit(self.structures, names, log10)
+            if fit is not None:
+                training["density_fit"] = fit
         return ModelCard(
             name=name,
             elements=elements,
@@ -295,6 +350,8 @@ class Trainer:
             property_units=[units.get(n, "") for n in names],
             property_mean=mean,
             property_std=std,
+            property_log10=log10,
+            property_range=ranges,
             sigma_x_max=cfg.sigma_x_max,
             sigma_e_max=cfg.sigma_e_max,
             t_min=cfg.t_min,
@@ -302,6 +359,7 @@ class Trainer:
             objective=cfg.objective,
             energy=cfg.energy,
             shortcut=cfg.shortcut,
+            fixed_composition=cfg.fixed_composition,
             data_hash=data_hash(self.structures, names),
             training=_plain(training),
             package_version=ase_amden.__version__,
@@ -309,8 +367,7 @@ class Trainer:
 
     def _collate(self, structures: Sequence[Atoms], device: torch.device) -> Batch:
         card = self.card
-        batch = collate(structures, card.elements, card.property_names, card.property_mean,
-                        card.property_std)
+        batch = collate_for(structures, card)
         return batch.to(device, self.dtype)
 
     def _generator(self, step: int, rank: int, device: torch.device,

@@ -275,3 +275,36 @@ def test_growing_needs_channel_distances_on(make_model):
     parent = make_model()
     with pytest.raises(ValueError, match="channel_distances=True"):
         with_channel_distances(parent.state_dict(), parent.config)
+
+
+def test_gaussian_basis_conditioning_reaches_every_layer_and_keeps_equivariance(
+    make_model, random_system, random_orthogonal, triclinic_cell
+):
+    model = make_model(property_names=("cooling_rate",), property_basis=6)
+    assert len(model.layer_conditions) == model.config.n_layers
+    positions, elements = random_system(6, triclinic_cell, seed=3)
+    q = random_orthogonal(5, True)
+    outputs = {}
+    for rate in (-1.0, 0.0, 1.5):
+        given = torch.tensor([[rate]], dtype=DTYPE)
+        eps_x, eps_e = _run(model, positions, elements, triclinic_cell, properties=given)
+        rot_x, rot_e = _run(model, positions @ q.T, elements, triclinic_cell @ q.T,
+                            properties=given)
+        torch.testing.assert_close(rot_x, eps_x @ q.T, **TOL)
+        torch.testing.assert_close(rot_e, eps_e, **TOL)
+        outputs[rate] = eps_x
+    assert not torch.allclose(outputs[-1.0], outputs[0.0])
+    assert not torch.allclose(outputs[0.0], outputs[1.5])
+    # The per-layer path matters: silencing it changes the prediction.
+    with torch.no_grad():
+        for layer in model.layer_conditions:
+            layer.weight.zero_()
+            layer.bias.zero_()
+    silenced = _run(model, positions, elements, triclinic_cell,
+                    properties=torch.tensor([[1.5]], dtype=DTYPE))[0]
+    assert not torch.allclose(silenced, outputs[1.5])
+
+
+def test_property_basis_must_be_zero_or_at_least_two():
+    with pytest.raises(ValueError, match="property_basis"):
+        DenoiserConfig(n_classes=2, property_basis=1)

@@ -16,7 +16,9 @@ def test_collate_shapes_onehot_and_normalisation(make_structures):
     del structures[1].info["g"]
     elements = element_vocabulary(structures)
     assert elements == ["O", "Si"]
-    mean, std = property_statistics(structures, ["g"])
+    mean, std, ranges = property_statistics(structures, ["g"])
+    values = [a.info["g"] for a in structures if "g" in a.info]
+    assert ranges == [[min(values), max(values)]]
     batch = collate(structures, elements, ["g"], mean, std)
     assert batch.positions.shape == (15, 3)
     assert batch.elements.shape == (15, 3)
@@ -61,3 +63,14 @@ def test_unknown_element_and_property_are_named(make_structures):
         collate(structures, ["O"])
     with pytest.raises(UnknownNameError, match="shear"):
         property_statistics(structures, ["shear"])
+
+
+def test_log10_properties_are_normalised_on_the_log_scale(make_structures):
+    structures = make_structures(3, n_atoms=4)
+    for atoms, rate in zip(structures, [0.1, 10.0, 1000.0], strict=True):
+        atoms.info["rate"] = rate
+    mean, std, ranges = property_statistics(structures, ["rate"], [True])
+    assert mean == [pytest.approx(1.0)] and ranges == [[-1.0, 3.0]]
+    batch = collate(structures, ["O", "Si"], ["rate"], mean, std, [True])
+    expected = (np.array([-1.0, 1.0, 3.0]) - 1.0) / std[0]
+    np.testing.assert_allclose(batch.properties[:, 0].numpy(), expected)
