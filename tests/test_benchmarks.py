@@ -237,3 +237,41 @@ def test_denoising_probe(files, tmp_path):
     assert [row["t0"] for row in data["recovery"]] == [0.1, 0.3, 0.99]
     assert all(finite(row["rdf_rmsd"]) for row in data["recovery"])
     assert finite(data["rdf_rmsd_floor_test_vs_train"])
+
+
+def test_silica_cooling_rate(tmp_path):
+    from ase.spacegroup import crystal
+
+    from benchmarks import silica_cooling_rate
+
+    quartz = crystal(["Si", "O"], [(0.4697, 0, 1 / 3), (0.4135, 0.2669, 0.2144)],
+                     spacegroup=152, cellpar=[4.916, 4.916, 5.405, 90, 90, 120]).repeat(2)
+    images = []
+    for rate in (1.0, 10.0):
+        atoms = quartz.copy()
+        atoms.info["cooling_rate"] = rate
+        images.append(atoms)
+    data = AmorphousDataset.write(tmp_path / "q.h5", images, units={"cooling_rate": "K/ps"})
+    config = DenoiserConfig(n_classes=3, property_names=("cooling_rate",), hidden=8, n_layers=1,
+                            n_vector=2, cutoff=3.0, time_dim=4, property_dim=4,
+                            property_basis=4)
+    torch.manual_seed(0)
+    card = ModelCard(
+        name="toy-sio2", elements=["O", "Si"], model_config=asdict(config),
+        property_names=["cooling_rate"], property_units=["K/ps"], property_mean=[0.5],
+        property_std=[1.0], property_log10=[True], property_range=[[0.0, 1.0]],
+        fixed_composition=True,
+        training={"default_composition": {"O": 48, "Si": 24}, "default_n_atoms": 72,
+                  "default_number_density": 0.066},
+    )
+    checkpoint = save_checkpoint(tmp_path / "toy.pt", Denoiser(config).double(), card)
+    result = silica_cooling_rate.main(["--checkpoint", str(checkpoint), "--dataset",
+                                       data.path, "--quick", "--out", str(tmp_path), "--quiet"])
+    quartz_metrics = result["data"]["1.0"]["metrics"]
+    assert quartz_metrics["former_fraction"] == 1.0 and quartz_metrics["anion_fraction"] == 1.0
+    assert quartz_metrics["bridge_angle_mean"] == pytest.approx(143.7, abs=0.5)
+    generated = result["generated"]["1.0"]
+    assert generated["n"] == 1 and generated["time_per_structure_s"] > 0
+    assert 0.0 <= generated["metrics"]["former_fraction"] <= 1.0
+    assert (tmp_path / "silica_cooling_rate_toy-sio2.json").exists()
+    assert Path(result["png"]).exists()
