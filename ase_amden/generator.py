@@ -200,7 +200,7 @@ class AmorphousGenerator:
         density: float | None = None,
         composition: CompositionLike | None = None,
         targets: Mapping[str, float] | None = None,
-        sampler: str = "sde",
+        sampler: str | None = None,
         steps: int | None = None,
         sampler_options: Mapping[str, Any] | None = None,
         guidance: float = 0.0,
@@ -239,13 +239,15 @@ class AmorphousGenerator:
             Name of a registered sampler (``ase_amden.diffusion.SAMPLERS``): ``"sde"``
             (AMDEN), ``"ode"``, ``"langevin"`` (Yang and Schwalbe-Koda) for noise-prediction
             models; ``"hmc"`` for energy-based ones; ``"flow"`` for flow-matching models;
-            ``"shortcut"`` for shortcut models.
+            ``"shortcut"`` for shortcut models. None: the sampler the model card names
+            (``card.sampling``), else ``"sde"``.
         steps
-            Number of sampler steps (``>= 1``); None uses the sampler's own default
-            (``Sampler.default_steps``): 200 for sde, ode and flow, 2,000 for hmc, 4 for
-            shortcut, 3,000 for langevin.
+            Number of sampler steps (``>= 1``); None uses the card's steps for its own
+            sampler, else the sampler's default (``Sampler.default_steps``): 200 for sde,
+            ode and flow, 2,000 for hmc, 4 for shortcut, 3,000 for langevin.
         sampler_options
-            Keyword options of the sampler class, e.g. ``{"dt0": 0.2}`` for hmc
+            Keyword options of the sampler class (added to the card's options when the
+            sampler is the card's), e.g. ``{"dt0": 0.2}`` for hmc
             (:class:`~ase_amden.diffusion.HMCSampler`: ``dt0``, ``n_leapfrog``, ``t_max``,
             ``update``) or ``{"extra_noise": 0.5}`` for langevin
             (:class:`~ase_amden.diffusion.LangevinSampler`); stored in
@@ -283,7 +285,8 @@ class AmorphousGenerator:
             raise AmdenError(f"guidance must be a finite number >= 0, got {guidance}")
         if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
             raise AmdenError(f"batch_size must be a positive integer or None, got {batch_size}")
-        sampler_obj = self._make_sampler(sampler, sampler_options or {})
+        sampler, steps, sampler_options = self._sampling(sampler, steps, sampler_options)
+        sampler_obj = self._make_sampler(sampler, sampler_options)
         if steps is None:
             steps = sampler_obj.default_steps
         if int(steps) != steps or steps < 1:
@@ -372,6 +375,17 @@ class AmorphousGenerator:
         return images
 
     # ------------------------------------------------------------------ helpers
+
+    def _sampling(self, sampler: str | None, steps: int | None,
+                  options: Mapping[str, Any] | None) -> tuple[str, int | None, dict]:
+        """Sampler name, steps and options: the caller's, completed from ``card.sampling``."""
+        card_sampling = self.card.sampling or {}
+        default = card_sampling.get("sampler", "sde")
+        if sampler is None or sampler == default:
+            sampler = default
+            steps = steps if steps is not None else card_sampling.get("steps")
+            options = {**card_sampling.get("options", {}), **(options or {})}
+        return sampler, steps, dict(options or {})
 
     def _make_sampler(self, name: str, options: Mapping[str, Any]) -> Sampler:
         card = self.card

@@ -45,11 +45,13 @@ def add_generate_parser(subparsers) -> None:
     parser.add_argument("--composition", help="fixed composition, e.g. Si64O128")
     parser.add_argument("--target", action="append", default=[], metavar="NAME=VALUE",
                         help="target property (repeatable), e.g. shear_modulus=30")
-    parser.add_argument("--sampler", default="sde",
-                        help="sde, ode, langevin, hmc, flow or shortcut (default sde)")
+    parser.add_argument("--sampler", default=None,
+                        help="sde, ode, langevin, hmc, flow or shortcut (default: the one the "
+                             "model card names, else sde)")
     parser.add_argument("--steps", type=int, default=None,
-                        help="sampler steps (default: the sampler's own: 200 for sde, ode and "
-                             "flow, 2000 for hmc, 4 for shortcut, 3000 for langevin)")
+                        help="sampler steps (default: the model card's for its sampler, else "
+                             "the sampler's own: 200 for sde, ode and flow, 2000 for hmc, 4 "
+                             "for shortcut, 3000 for langevin)")
     parser.add_argument("--sampler-option", action="append", default=[], metavar="NAME=VALUE",
                         help="sampler option (repeatable), e.g. dt0=0.2 for hmc")
     parser.add_argument("--guidance", type=float, default=0.0, help="classifier-free weight w")

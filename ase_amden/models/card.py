@@ -60,6 +60,10 @@ class ModelCard:
         True for the energy-based variant (SPEC section 4).
     shortcut
         True when trained with the shortcut loss (step-size input).
+    sampling
+        The sampler this model is meant for and its settings, used when the caller names
+        none: ``{"sampler": "langevin", "steps": 400, "options": {"extra_noise": 1.0}}``
+        (empty: AMDEN's ``sde`` with its default steps).
     fixed_composition
         True for a positions-only model: the element channel is never noised or
         generated; the composition is always given (the network sees its clean
@@ -91,6 +95,7 @@ class ModelCard:
     energy: bool = False
     shortcut: bool = False
     fixed_composition: bool = False
+    sampling: dict[str, Any] = field(default_factory=dict)
     data_hash: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     package_version: str = ""

@@ -124,3 +124,19 @@ def test_training_options_that_contradict_are_refused(tmp_path):
                          property_log10=["cooling_rate"], device="cpu")
     with pytest.raises(InvalidStructureError, match="must be positive"):
         train(images, config, "x", verbose=False)
+
+
+def test_the_card_names_the_default_sampler_and_the_caller_overrides_it(gen):
+    gen.card.sampling = {"sampler": "langevin", "steps": 5, "options": {"extra_noise": 0.5}}
+    try:
+        atoms = gen.generate(1, steps=None, seed=0, progress=False)[0]
+        assert atoms.info["sampler"] == "langevin" and atoms.info["steps"] == 5
+        assert atoms.info["sampler_options"] == {"extra_noise": 0.5}
+        mine = gen.generate(1, sampler="langevin", steps=3, sampler_options={"quiet_fraction": 0.5},
+                            seed=0, progress=False)[0]
+        assert mine.info["steps"] == 3
+        assert mine.info["sampler_options"] == {"extra_noise": 0.5, "quiet_fraction": 0.5}
+        other = gen.generate(1, sampler="sde", steps=2, seed=0, progress=False)[0]
+        assert other.info["sampler"] == "sde" and "sampler_options" not in other.info
+    finally:
+        gen.card.sampling = {}
