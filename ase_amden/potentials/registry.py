@@ -15,6 +15,7 @@ from ase.data import atomic_masses, atomic_numbers
 
 from ..errors import UnknownNameError, unknown_name
 from .bmp import BMPPotential
+from .jakse import JaksePotential
 from .lammps import import_lammps, potentials_dir
 
 
@@ -71,7 +72,7 @@ class Potential:
         return {s: i + 1 for i, s in enumerate(self.elements)}
 
 
-POTENTIALS: dict[str, Potential | BMPPotential] = {
+POTENTIALS: dict[str, Potential | BMPPotential | JaksePotential] = {
     p.name: p
     for p in (
         Potential("sw-si", "sw", "Si.sw", ("Si",), "Stillinger and Weber, PRB 31, 5262 (1985)"),
@@ -90,11 +91,12 @@ POTENTIALS: dict[str, Potential | BMPPotential] = {
             "Mendelev et al., Philos. Mag. 89, 967 (2009)",
         ),
         BMPPotential.for_elements(),
+        JaksePotential(),
     )
 }
 
 
-def get_potential(name: str) -> Potential | BMPPotential:
+def get_potential(name: str) -> Potential | BMPPotential | JaksePotential:
     """Look up a potential by name; an unknown name lists the valid ones."""
     try:
         return POTENTIALS[name]
@@ -110,7 +112,8 @@ def get_calculator(name: str, *, log_file: str | None = None,
     ----------
     name
         One of ``"sw-si"``, ``"tersoff-sio2"``, ``"eam-cuzr"``, ``"bmp"`` (oxide glasses:
-        Si, O, Li, Na, K, Al, P, Ca, Mg and more; charges are set by the potential).
+        Si, O, Li, Na, K, Al, P, Ca, Mg and more; charges are set by the potential),
+        ``"jakse-sio2"`` (silica, the potential of the DM2 glasses).
     log_file
         LAMMPS log file (default: none).
     species
@@ -148,7 +151,7 @@ class PotentialCalculator(LAMMPSlib):
     potentials with charges sets them again whenever atom types change.
     """
 
-    def __init__(self, potential: Potential | BMPPotential, **kwargs):
+    def __init__(self, potential: Potential | BMPPotential | JaksePotential, **kwargs):
         super().__init__(**kwargs)
         self.potential = potential
         charges = getattr(potential, "charge_commands", None)
