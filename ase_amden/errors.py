@@ -31,6 +31,10 @@ class SamplingError(AmdenError, RuntimeError):
     """Generation failed, e.g. NaN appeared at some diffusion step."""
 
 
+class RefinementError(AmdenError, RuntimeError):
+    """Refinement MD failed: LAMMPS stopped (e.g. lost atoms) or positions became NaN."""
+
+
 def unknown_name(kind: str, name: str, valid) -> UnknownNameError:
     """Build an :class:`UnknownNameError` that lists the valid choices.
 

@@ -145,7 +145,7 @@ def refine_set(images: list[Atoms], args) -> tuple[list[Atoms], float]:
     start = time.perf_counter()
     nvt, npt = args.refine_ps
     refined = [refine(a, args.refine, nvt_ps=nvt, npt_ps=npt, seed=args.seed + k,
-                      progress=False) for k, a in enumerate(images)]
+                      verbose=False) for k, a in enumerate(images)]
     return refined, (time.perf_counter() - start) / len(images)
 
 
