@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms, units
-from ase.calculators.calculator import Calculator
+from ase.calculators.calculator import BaseCalculator
 from ase.md.langevin import Langevin
 from ase.md.nptberendsen import NPTBerendsen
 from ase.md.velocitydistribution import Stationary
@@ -51,7 +51,7 @@ class _Schedule:
     seed: int
 
 
-def refine(atoms: Atoms, potential: str | Calculator, *, nvt_ps: float = 25.0,
+def refine(atoms: Atoms, potential: str | BaseCalculator, *, nvt_ps: float = 25.0,
            npt_ps: float = 25.0, temperature: float = 300.0, pressure: float = 0.0,
            timestep_fs: float = 1.0, seed: int = 0, verbose: bool = True) -> Atoms:
     """Refine a structure by NVT then NPT molecular dynamics.
@@ -116,7 +116,7 @@ def refine(atoms: Atoms, potential: str | Calculator, *, nvt_ps: float = 25.0,
             )
         name = potential
         refined = _refine_lammps(atoms, spec, schedule, verbose)
-    elif isinstance(potential, Calculator):
+    elif isinstance(potential, BaseCalculator):
         if schedule.npt_steps and "stress" not in potential.implemented_properties:
             raise AmdenError(
                 f"calculator {type(potential).__name__} gives no stress, which NPT needs; "
@@ -145,6 +145,17 @@ def refine(atoms: Atoms, potential: str | Calculator, *, nvt_ps: float = 25.0,
         "refine_time_s": time.perf_counter() - start,
     })
     return refined
+
+
+def refine_all(images: list[Atoms], potential: str | BaseCalculator, *, seed: int = 0,
+               verbose: bool = True, **settings) -> list[Atoms]:
+    """:func:`refine` each structure in turn; structure ``k`` uses ``seed + k``.
+
+    ``settings`` are :func:`refine`'s keywords (``nvt_ps``, ``npt_ps``, ``temperature``,
+    ``pressure``, ``timestep_fs``); ``verbose`` shows one progress bar per structure.
+    """
+    return [refine(atoms, potential, seed=seed + k, verbose=verbose, **settings)
+            for k, atoms in enumerate(images)]
 
 
 def _check_structure(atoms: Atoms) -> None:
@@ -278,7 +289,7 @@ def _read_back(lmp, elements: tuple[str, ...], rotation: np.ndarray) -> Atoms:
 # ------------------------------------------------------------------------- ASE
 
 
-def _refine_ase(atoms: Atoms, calc: Calculator, schedule: _Schedule, verbose: bool) -> Atoms:
+def _refine_ase(atoms: Atoms, calc: BaseCalculator, schedule: _Schedule, verbose: bool) -> Atoms:
     work = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=True)
     work.calc = calc
     dt = schedule.dt_ps * 1000 * units.fs
