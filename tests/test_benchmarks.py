@@ -266,7 +266,14 @@ def test_silica_cooling_rate(tmp_path):
     )
     checkpoint = save_checkpoint(tmp_path / "toy.pt", Denoiser(config).double(), card)
     result = silica_cooling_rate.main(["--checkpoint", str(checkpoint), "--dataset",
-                                       data.path, "--quick", "--out", str(tmp_path), "--quiet"])
+                                       data.path, "--split", "all", "--quick", "--out",
+                                       str(tmp_path), "--quiet", "--md-potential", "jakse-sio2",
+                                       "--md-probe-ps", "0.02"])
+    md = result["md"]
+    assert md["n_atoms"] == 72 and md["seconds_per_ps"] > 0
+    # DM2's protocol: 250 ps plus the cooling, so 0.1 K/ps costs ~100x the time of 10 K/ps
+    times = md["time_per_structure_s"]
+    assert times["1.0"] / times["10.0"] == pytest.approx((250 + 4700) / (250 + 470))
     quartz_metrics = result["data"]["1.0"]["metrics"]
     assert quartz_metrics["former_fraction"] == 1.0 and quartz_metrics["anion_fraction"] == 1.0
     assert quartz_metrics["bridge_angle_mean"] == pytest.approx(143.7, abs=0.5)
