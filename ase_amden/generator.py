@@ -8,7 +8,8 @@ from __future__ import annotations
 import inspect
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,30 @@ def _composition_symbols(composition: CompositionLike, n_atoms: int | None) -> l
     return symbols
 
 
+@dataclass
+class _Plan:
+    """A validated generation request, laid out: what :meth:`AmorphousGenerator._sample` runs."""
+
+    count: int
+    batch_size: int
+    sampler_name: str
+    sampler: Sampler
+    steps: int
+    properties: torch.Tensor | None  # (1, P) normalised targets
+    mask: torch.Tensor | None  # (1, P) bool
+    guidance: float
+    cell: np.ndarray  # (3, 3), Å
+    n_nodes: int
+    fixed: np.ndarray | None  # (n,) element classes of a fixed composition
+    generator: torch.Generator
+    info: dict[str, Any]
+
+    @property
+    def n_batches(self) -> int:
+        """Number of network batches."""
+        return math.ceil(self.count / self.batch_size)
+
+
 class AmorphousGenerator:
     """Generate amorphous structures with a trained denoiser.
 
@@ -210,6 +235,11 @@ class AmorphousGenerator:
     ) -> list[Atoms]:
         """Generate ``count`` structures.
 
+        A short pipeline of stages: :meth:`_plan` validates the request and lays it out
+        (sampler, targets, cell, nodes, seed), :meth:`_sample` runs the sampler on each
+        batch and :meth:`to_atoms` turns the final states into ``ase.Atoms``. A new option
+        belongs to its stage.
+
         The cell is ``cell`` if given, else a cube holding ``n_atoms`` at ``density``; missing
         values come from the model's training data (``card.training["default_n_atoms"]``,
         ``["default_number_density"]``). Models with ghost atoms (``card.rho_max`` set) fill the
@@ -278,6 +308,28 @@ class AmorphousGenerator:
             If NaN appears during sampling (the message names the step and time).
 
         """
+        plan = self._plan(
+            count, cell=cell, n_atoms=n_atoms, density=density, composition=composition,
+            targets=targets, sampler=sampler, steps=steps, sampler_options=sampler_options,
+            guidance=guidance, batch_size=batch_size, seed=seed,
+        )
+        structures: list[Atoms] = []
+        with (
+            tqdm(total=plan.n_batches * (len(plan.sampler.time_grid(plan.steps)) - 1),
+                 disable=not progress, desc=f"{self.card.name} {plan.sampler_name}") as bar,
+            torch.no_grad(),
+        ):
+            for start in range(0, plan.count, plan.batch_size):
+                indices = range(start, min(start + plan.batch_size, plan.count))
+                state = self._sample(plan, indices, bar.update)
+                structures.extend(self.to_atoms(state, plan.info))
+        return structures
+
+    # ------------------------------------------------------------------ stages
+
+    def _plan(self, count, *, cell, n_atoms, density, composition, targets, sampler, steps,
+              sampler_options, guidance, batch_size, seed) -> _Plan:
+        """Validate a request and lay it out: sampler, steps, targets, cell, nodes, seed."""
         card = self.card
         if int(count) != count or count < 1:
             raise AmdenError(f"count must be a positive integer, got {count}")
@@ -301,17 +353,7 @@ class AmorphousGenerator:
             composition, density = self._fixed_composition_defaults(
                 cell, n_atoms, density, composition, targets)
         cell_array, n_nodes, fixed = self._layout(cell, n_atoms, density, composition)
-
         seed_int = seed_from(seed)
-        generator = torch_generator(seed_int, self.device)
-        denoise = GuidedDenoiser(
-            self.model,
-            properties,
-            mask,
-            guidance,
-            shortcut=card.shortcut,
-            generator=generator if card.model_config.get("null_embedding") == "random" else None,
-        )
         info = {
             "model": card.name,
             "sampler": sampler,
@@ -322,25 +364,27 @@ class AmorphousGenerator:
         }
         if sampler_options:
             info["sampler_options"] = dict(sampler_options)
-        batch_size = int(min(batch_size or count, count))
-        n_batches = math.ceil(count / batch_size)
-        structures: list[Atoms] = []
-        with (
-            tqdm(total=n_batches * (len(sampler_obj.time_grid(steps)) - 1), disable=not progress,
-                 desc=f"{card.name} {sampler}") as bar,
-            torch.no_grad(),
-        ):
-            for start in range(0, count, batch_size):
-                n_systems = min(batch_size, count - start)
-                state = self._initial_state(
-                    sampler_obj, cell_array, n_nodes, n_systems, fixed, generator
-                )
-                denoise.properties, denoise.property_mask = self._expand(
-                    properties, mask, n_systems
-                )
-                state = run_sampler(sampler_obj, state, denoise, steps, generator, bar.update)
-                structures.extend(self.to_atoms(state, info))
-        return structures
+        return _Plan(
+            count=int(count), batch_size=int(min(batch_size or count, count)),
+            sampler_name=sampler, sampler=sampler_obj, steps=int(steps),
+            properties=properties, mask=mask, guidance=float(guidance),
+            cell=cell_array, n_nodes=n_nodes, fixed=fixed,
+            generator=torch_generator(seed_int, self.device), info=info,
+        )
+
+    def _sample(self, plan: _Plan, indices: range,
+                callback: Callable[[int], object] | None = None) -> SamplerState:
+        """Run the plan's sampler for the structures ``indices`` (one batch) to t = 0."""
+        generator = plan.generator
+        random_null = self.card.model_config.get("null_embedding") == "random"
+        denoise = GuidedDenoiser(
+            self.model, *self._expand(plan.properties, plan.mask, len(indices)), plan.guidance,
+            shortcut=self.card.shortcut, generator=generator if random_null else None,
+        )
+        state = self._initial_state(
+            plan.sampler, plan.cell, plan.n_nodes, len(indices), plan.fixed, generator
+        )
+        return run_sampler(plan.sampler, state, denoise, plan.steps, generator, callback)
 
     def to_atoms(self, state: SamplerState, info: Mapping[str, Any] | None = None) -> list[Atoms]:
         """Turn a finished sampler state into ``ase.Atoms``, one per structure.
