@@ -24,10 +24,12 @@ from tqdm.auto import tqdm
 
 from ase_amden.diffusion.ghosts import node_count
 from ase_amden.diffusion.guidance import GuidedDenoiser
-from ase_amden.diffusion.rng import RandomLike, seed_from, torch_generator
+from ase_amden.diffusion.rng import RandomLike, seed_from
 from ase_amden.diffusion.samplers import SAMPLERS, Sampler, SamplerState, run_sampler
 from ase_amden.errors import AmdenError, InvalidStructureError, UnknownNameError, unknown_name
 from ase_amden.models.card import ModelCard
+from ase_amden.provenance import PROVENANCE_KEYS, parse_provenance, provenance, weights_hash
+from ase_amden.random_streams import SystemStreams
 from ase_amden.training.batching import AMU_PER_A3_TO_G_PER_CM3
 
 __all__ = ["DEFAULT_MODEL", "PRETRAINED_DIR", "AmorphousGenerator"]
@@ -131,7 +133,7 @@ class _Plan:
     cell: np.ndarray  # (3, 3), Å
     n_nodes: int
     fixed: np.ndarray | None  # (n,) element classes of a fixed composition
-    generator: torch.Generator
+    seed: int
     info: dict[str, Any]
 
     @property
@@ -214,6 +216,60 @@ class AmorphousGenerator:
     def __repr__(self) -> str:
         return f"AmorphousGenerator(model={self.card.name!r}, device={str(self.device)!r})"
 
+    @property
+    def model_hash(self) -> str:
+        """Short SHA-256 (12 hex digits) of the network weights: which weights made a structure."""
+        if getattr(self, "_model_hash", None) is None:
+            self._model_hash = weights_hash(self.model)
+        return self._model_hash
+
+    def regenerate(self, atoms: Atoms, progress: bool = False) -> Atoms:
+        """Generate again, bit for bit, a structure this generator made, from its ``info``.
+
+        ``atoms`` is the structure as read back from any format that keeps ``atoms.info``
+        (extxyz, traj, db, json): its cell, its symbols (for a fixed composition) and the
+        provenance keys that :meth:`generate` wrote. The batch that held the structure is
+        sampled again (``seed``, ``count``, ``batch_size``, ``structure_index``), so the network
+        sees the same batch and the result is identical on the same device, whatever the count
+        and batch size. (Alone, ``generate(1, seed=s)[0]`` draws the same noise as
+        ``generate(n, seed=s)[0]``, but float32 matrix products differ with the batch shape in
+        the last bits: positions agree to about 1e-4 Å: 7e-5 Å measured for a-SiO2 at 200 steps.)
+
+        Raises :class:`~ase_amden.errors.AmdenError` when the structure came from another model
+        or other weights, or its info lacks a provenance key.
+        """
+        info = atoms.info
+        missing = [key for key in PROVENANCE_KEYS if key not in info]
+        if missing:
+            raise AmdenError(
+                f"atoms.info lacks the provenance key(s) {missing}: only structures written by "
+                "AmorphousGenerator.generate (in a format that keeps atoms.info: extxyz, traj, "
+                "db, json) can be regenerated"
+            )
+        if info["model"] != self.card.name or info["model_hash"] != self.model_hash:
+            raise AmdenError(
+                f"the structure came from model {info['model']!r} (weights "
+                f"{info['model_hash']}), this generator holds {self.card.name!r} (weights "
+                f"{self.model_hash}); load that model to regenerate it"
+            )
+        index, count, batch_size = (int(info[k]) for k in
+                                    ("structure_index", "count", "batch_size"))
+        targets, options = parse_provenance(info)
+        fixed = bool(info.get("fixed_composition", False))
+        ghosts = self.card.rho_max is not None and not fixed
+        plan = self._plan(
+            count, cell=atoms.cell.array, n_atoms=None if ghosts else len(atoms), density=None,
+            composition=list(atoms.symbols) if fixed else None,
+            targets=targets or None, sampler=str(info["sampler"]),
+            steps=int(info["steps"]), sampler_options=options or None,
+            guidance=float(info["guidance"]), batch_size=batch_size, seed=int(info["seed"]),
+        )
+        start = index - index % batch_size
+        indices = range(start, min(start + batch_size, count))
+        with torch.no_grad():
+            state = self._sample(plan, indices)
+        return self.to_atoms(state, plan.info, indices)[index - start]
+
     # ------------------------------------------------------------------ generation
 
     def generate(
@@ -280,24 +336,29 @@ class AmorphousGenerator:
             sampler is the card's), e.g. ``{"dt0": 0.2}`` for hmc
             (:class:`~ase_amden.diffusion.HMCSampler`: ``dt0``, ``n_leapfrog``, ``t_max``,
             ``update``) or ``{"extra_noise": 0.5}`` for langevin
-            (:class:`~ase_amden.diffusion.LangevinSampler`); stored in
-            ``atoms.info["sampler_options"]`` when given.
+            (:class:`~ase_amden.diffusion.LangevinSampler`); stored as
+            ``atoms.info["sampler_option_<name>"]``.
         guidance
             Classifier-free guidance weight ``w >= 0`` (not with ``"hmc"``).
         batch_size
             Most structures passed through the network together (default: all ``count``).
         seed
-            int, numpy/torch generator or None; the int seed used is stored in ``atoms.info``
-            and reproduces the structures (on the same device and batch size).
+            int, numpy/torch generator or None; the int seed used is stored in
+            ``atoms.info``. Structure ``i`` draws its noise from its own stream seeded by
+            ``(seed, i)`` (:mod:`ase_amden.random_streams`), whatever the count and batch size.
         progress
             Show a progress bar over the steps.
 
         Returns
         -------
         list[ase.Atoms]
-            Periodic structures; ``atoms.info`` holds ``model``, ``sampler``, ``steps``,
-            ``seed``, ``targets``, ``guidance``, and what the sampler reports per structure
-            (hmc: ``hmc_acceptance``, the fraction of accepted HMC proposals, and
+            Periodic structures; ``atoms.info`` holds flat provenance that extxyz, traj,
+            db and json keep (:mod:`ase_amden.provenance`): ``model``, ``model_hash``,
+            ``ase_amden_version``, ``sampler``, ``steps``, ``seed``, ``structure_index``,
+            ``count``, ``batch_size``, ``guidance``, ``fixed_composition``,
+            ``target_<name>`` and ``sampler_option_<name>``; :meth:`regenerate` makes the
+            structure again from it. Also what the sampler reports per structure (hmc:
+            ``hmc_acceptance``, the fraction of accepted HMC proposals, and
             ``hmc_iterations``).
 
         Raises
@@ -322,7 +383,7 @@ class AmorphousGenerator:
             for start in range(0, plan.count, plan.batch_size):
                 indices = range(start, min(start + plan.batch_size, plan.count))
                 state = self._sample(plan, indices, bar.update)
-                structures.extend(self.to_atoms(state, plan.info))
+                structures.extend(self.to_atoms(state, plan.info, indices))
         return structures
 
     # ------------------------------------------------------------------ stages
@@ -354,28 +415,24 @@ class AmorphousGenerator:
                 cell, n_atoms, density, composition, targets)
         cell_array, n_nodes, fixed = self._layout(cell, n_atoms, density, composition)
         seed_int = seed_from(seed)
-        info = {
-            "model": card.name,
-            "sampler": sampler,
-            "steps": int(steps),
-            "seed": seed_int,
-            "targets": dict(targets or {}),
-            "guidance": float(guidance),
-        }
-        if sampler_options:
-            info["sampler_options"] = dict(sampler_options)
+        batch_size = int(min(batch_size or count, count))
+        info = provenance(
+            model=card.name, model_hash=self.model_hash, sampler=sampler, steps=int(steps),
+            seed=seed_int, count=int(count), batch_size=batch_size, guidance=float(guidance),
+            targets=targets, sampler_options=sampler_options, fixed_composition=fixed is not None,
+        )
         return _Plan(
-            count=int(count), batch_size=int(min(batch_size or count, count)),
+            count=int(count), batch_size=batch_size,
             sampler_name=sampler, sampler=sampler_obj, steps=int(steps),
             properties=properties, mask=mask, guidance=float(guidance),
             cell=cell_array, n_nodes=n_nodes, fixed=fixed,
-            generator=torch_generator(seed_int, self.device), info=info,
+            seed=seed_int, info=info,
         )
 
     def _sample(self, plan: _Plan, indices: range,
                 callback: Callable[[int], object] | None = None) -> SamplerState:
         """Run the plan's sampler for the structures ``indices`` (one batch) to t = 0."""
-        generator = plan.generator
+        generator = SystemStreams.for_structures(plan.seed, indices, self.device)
         random_null = self.card.model_config.get("null_embedding") == "random"
         denoise = GuidedDenoiser(
             self.model, *self._expand(plan.properties, plan.mask, len(indices)), plan.guidance,
@@ -386,14 +443,16 @@ class AmorphousGenerator:
         )
         return run_sampler(plan.sampler, state, denoise, plan.steps, generator, callback)
 
-    def to_atoms(self, state: SamplerState, info: Mapping[str, Any] | None = None) -> list[Atoms]:
+    def to_atoms(self, state: SamplerState, info: Mapping[str, Any] | None = None,
+                 indices: Sequence[int] | None = None) -> list[Atoms]:
         """Turn a finished sampler state into ``ase.Atoms``, one per structure.
 
         Each node takes the class of its largest element-channel entry (a model trained
         without ghosts chooses among the elements only); ghost nodes are removed.
         ``info`` is copied into every ``atoms.info``, with the per-structure entries of
-        ``state.diagnostics``. :meth:`generate` calls this; it is public for callers that
-        run :func:`~ase_amden.diffusion.run_sampler` themselves.
+        ``state.diagnostics`` and, when ``indices`` are given, ``structure_index``.
+        :meth:`generate` calls this; it is public for callers that run
+        :func:`~ase_amden.diffusion.run_sampler` themselves.
         """
         card = self.card
         info = dict(info or {})
@@ -412,7 +471,8 @@ class AmorphousGenerator:
                 numbers=numbers[classes[keep]], positions=positions[keep], cell=cells[b], pbc=True
             )
             atoms.info.update(info)
-            atoms.info["targets"] = dict(info.get("targets", {}))
+            if indices is not None:
+                atoms.info["structure_index"] = int(indices[b])
             for key, values in diagnostics.items():
                 atoms.info[key] = values[b]
             images.append(atoms)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ase_amden.random_streams import RandomStream
+
 __all__ = ["GuidedDenoiser", "combine_guidance"]
 
 
@@ -55,7 +57,7 @@ class GuidedDenoiser:
         guidance: float = 0.0,
         *,
         shortcut: bool = False,
-        generator: torch.Generator | None = None,
+        generator: RandomStream = None,
     ) -> None:
         if guidance < 0:
             raise ValueError(f"guidance must be >= 0, got {guidance}")

@@ -24,6 +24,7 @@ from ase_amden.diffusion.samplers import (
 from ase_amden.diffusion.schedules import NoiseSchedule
 from ase_amden.dynamics.hmc_denoise import hmc_denoise_step
 from ase_amden.errors import AmdenError
+from ase_amden.random_streams import RandomStream
 
 __all__ = ["HMCSampler"]
 
@@ -119,7 +120,7 @@ class HMCSampler(Sampler):
         state: SamplerState,
         t: float,
         denoise: GuidedDenoiser,
-        generator: torch.Generator | None,
+        generator: RandomStream,
     ) -> SamplerState:
         """One HMC iteration on the positions at time ``t``; updates the acceptance rate."""
         if not isinstance(denoise, GuidedDenoiser):
@@ -155,7 +156,7 @@ class HMCSampler(Sampler):
         t: float,
         t_next: float,
         denoise: DenoiseFn,
-        generator: torch.Generator | None,
+        generator: RandomStream,
     ):
         """HMC iteration (when ``t <= t_max``), then one denoising step to ``t_next``."""
         if t <= self.t_max + _TIME_TOLERANCE:

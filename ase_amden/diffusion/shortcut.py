@@ -13,6 +13,7 @@ from torch import Tensor
 from ase_amden.diffusion.flow import flow_noised_elements
 from ase_amden.diffusion.samplers import Sampler, ddim_update, register_sampler
 from ase_amden.diffusion.schedules import NoiseSchedule
+from ase_amden.random_streams import RandomStream
 
 __all__ = ["ShortcutSampler"]
 
@@ -88,14 +89,15 @@ class ShortcutSampler(Sampler):
         return super().incompatibility(card)
 
     def noised_known_elements(
-        self, elements: Tensor, t: float, generator: torch.Generator | None
+        self, elements: Tensor, t: float, generator: RandomStream,
+        system_idx: Tensor | None = None,
     ) -> Tensor:
         """Put a fixed element channel where the model expects it at ``t``."""
         if self.objective == "flow":
             return flow_noised_elements(
-                elements, t, float(self.el_schedule.sigma(1.0)), generator
+                elements, t, float(self.el_schedule.sigma(1.0)), generator, system_idx
             )
-        return super().noised_known_elements(elements, t, generator)
+        return super().noised_known_elements(elements, t, generator, system_idx)
 
     def step(self, state, t, t_next, denoise, generator):
         """One shortcut step of size ``d = t - t_next``."""
