@@ -22,6 +22,7 @@ from ase.formula import Formula
 from torch import nn
 from tqdm.auto import tqdm
 
+from ase_amden.analysis.symmetry import flag_crystalline
 from ase_amden.diffusion.ghosts import node_count
 from ase_amden.diffusion.guidance import GuidedDenoiser
 from ase_amden.diffusion.rng import RandomLike, seed_from
@@ -268,7 +269,7 @@ class AmorphousGenerator:
         indices = range(start, min(start + batch_size, count))
         with torch.no_grad():
             state = self._sample(plan, indices)
-        return self.to_atoms(state, plan.info, indices)[index - start]
+        return self._check(self.to_atoms(state, plan.info, indices))[index - start]
 
     # ------------------------------------------------------------------ generation
 
@@ -293,8 +294,8 @@ class AmorphousGenerator:
 
         A short pipeline of stages: :meth:`_plan` validates the request and lays it out
         (sampler, targets, cell, nodes, seed), :meth:`_sample` runs the sampler on each
-        batch and :meth:`to_atoms` turns the final states into ``ase.Atoms``. A new option
-        belongs to its stage.
+        batch, :meth:`to_atoms` turns the final states into ``ase.Atoms`` and :meth:`_check`
+        checks them. A new option belongs to its stage.
 
         The cell is ``cell`` if given, else a cube holding ``n_atoms`` at ``density``; missing
         values come from the model's training data (``card.training["default_n_atoms"]``,
@@ -359,7 +360,9 @@ class AmorphousGenerator:
             ``target_<name>`` and ``sampler_option_<name>``; :meth:`regenerate` makes the
             structure again from it. Also what the sampler reports per structure (hmc:
             ``hmc_acceptance``, the fraction of accepted HMC proposals, and
-            ``hmc_iterations``).
+            ``hmc_iterations``), and the symmetry check: ``crystalline`` (True when spglib
+            finds any symmetry at 0.1 Å, i.e. the structure crystallized), ``space_group``
+            and ``space_group_number``.
 
         Raises
         ------
@@ -384,7 +387,7 @@ class AmorphousGenerator:
                 indices = range(start, min(start + plan.batch_size, plan.count))
                 state = self._sample(plan, indices, bar.update)
                 structures.extend(self.to_atoms(state, plan.info, indices))
-        return structures
+        return self._check(structures)
 
     # ------------------------------------------------------------------ stages
 
@@ -442,6 +445,17 @@ class AmorphousGenerator:
             plan.sampler, plan.cell, plan.n_nodes, len(indices), plan.fixed, generator
         )
         return run_sampler(plan.sampler, state, denoise, plan.steps, generator, callback)
+
+    @staticmethod
+    def _check(structures: list[Atoms]) -> list[Atoms]:
+        """Check the structures before they are returned: flag those that crystallized.
+
+        ``info["crystalline"]``, ``["space_group"]`` and ``["space_group_number"]`` come from
+        an spglib symmetry search at 0.1 Å (:func:`ase_amden.analysis.symmetry.symmetry`).
+        """
+        for atoms in structures:
+            flag_crystalline(atoms)
+        return structures
 
     def to_atoms(self, state: SamplerState, info: Mapping[str, Any] | None = None,
                  indices: Sequence[int] | None = None) -> list[Atoms]:

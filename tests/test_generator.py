@@ -109,7 +109,8 @@ def test_generate_returns_periodic_atoms_with_info(plain_gen, tmp_path):
         assert info == {"model": "toy-SiO2", "sampler": "ode", "steps": 3, "seed": 1,
                         "target_shear_modulus": 32.0, "guidance": 0.5, "count": 3,
                         "batch_size": 3, "fixed_composition": False,
-                        "ase_amden_version": ase_amden.__version__}
+                        "ase_amden_version": ase_amden.__version__, "crystalline": False,
+                        "space_group": "P1", "space_group_number": 1}
     assert not np.allclose(structures[0].positions, structures[1].positions)
     # info survives extended XYZ
     ase.io.write(tmp_path / "out.extxyz", structures)

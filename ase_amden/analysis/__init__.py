@@ -15,11 +15,13 @@ from .pair import rdf, structure_factor
 from .plot import plot_report
 from .relax import relax, relaxed_energies, relaxed_energy
 from .rings import average_ring_size, ring_statistics
+from .symmetry import Symmetry, flag_crystalline, symmetry
 from .validation import largest_rmax
 
 __all__ = [
     "Coordination",
     "NetworkMetrics",
+    "Symmetry",
     "adf",
     "as_images",
     "average_ring_size",
@@ -30,6 +32,7 @@ __all__ = [
     "environment_descriptors",
     "environment_entropy",
     "environment_overlap",
+    "flag_crystalline",
     "isotropic_moduli",
     "largest_rmax",
     "network_metrics",
@@ -42,4 +45,5 @@ __all__ = [
     "ring_statistics",
     "structure_factor",
     "summary",
+    "symmetry",
 ]
