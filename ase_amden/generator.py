@@ -23,6 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ase_amden.analysis.symmetry import flag_crystalline
+from ase_amden.catalog import ModelDetails, model_details, read_quality_table
 from ase_amden.diffusion.ghosts import node_count
 from ase_amden.diffusion.guidance import GuidedDenoiser
 from ase_amden.diffusion.rng import RandomLike, seed_from
@@ -191,9 +192,18 @@ class AmorphousGenerator:
         return cls(loaded.model, loaded.card, device=resolved)
 
     @staticmethod
-    def available_pretrained() -> list[str]:
-        """Names of the pretrained models shipped in :data:`PRETRAINED_DIR`."""
-        return sorted(path.stem for path in PRETRAINED_DIR.glob("*.pt"))
+    def available_pretrained(details: bool = False) -> list[str] | list[ModelDetails]:
+        """Names of the pretrained models shipped in :data:`PRETRAINED_DIR`.
+
+        With ``details=True``, a :class:`~ase_amden.catalog.ModelDetails` per model instead:
+        elements, kind, properties with units and trained ranges, default sampler and steps,
+        measured quality (what ``ase-amden models`` prints).
+        """
+        paths = sorted(PRETRAINED_DIR.glob("*.pt"))
+        if not details:
+            return [path.stem for path in paths]
+        table = read_quality_table()
+        return [model_details(path, table) for path in paths]
 
     @classmethod
     def pretrained(cls, name: str = DEFAULT_MODEL,

@@ -11,6 +11,7 @@ from ..errors import AmdenError
 from ..training.cli import add_train_parser
 from .dataset import add_dataset_parser
 from .generate import add_generate_parser
+from .models import add_models_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataset_parser(sub)
     add_train_parser(sub)
     add_generate_parser(sub)
+    add_models_parser(sub)
     add_analyze_parser(sub)
     return parser
 
