@@ -1,4 +1,6 @@
-"""Analysis of structures: what validates a generated amorphous material (SPEC section 8).
+"""Analysis of structures: what validates a generated amorphous material.
+
+The metrics are those of AMDEN, AMShortcut and Yang and Schwalbe-Koda (see CITATION.cff).
 
 Every function takes one ``ase.Atoms`` or a list of them (results averaged over the list).
 The command line face is :func:`ase_amden.analysis.cli.add_analyze_parser`.

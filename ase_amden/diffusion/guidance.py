@@ -1,4 +1,4 @@
-"""Classifier-free guidance around the network call (SPEC section 6, AMDEN (16)).
+"""Classifier-free guidance around the network call (AMDEN eq. 16).
 
 ``eps' = (1 + w) eps(x, y) - w eps(x, null)``; the unconditional call uses the null property
 embedding (``property_mask`` all False).

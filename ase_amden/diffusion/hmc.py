@@ -1,6 +1,6 @@
 """HMC denoising: an HMC iteration on the noise energy before each late denoising step.
 
-AMDEN's energy variant (SPEC section 4, AMDEN "Hamiltonian Monte Carlo denoising") corrects
+AMDEN's energy variant (AMDEN eq. 18-24, "Hamiltonian Monte Carlo denoising") corrects
 the distribution at each noise level with Hamiltonian Monte Carlo on the learned noise energy
 ``E_hat(x, t, y)`` (``kT = 1``); the HMC algorithm itself is
 :func:`ase_amden.dynamics.hmc_denoise_step`.

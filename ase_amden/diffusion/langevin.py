@@ -1,4 +1,4 @@
-"""Annealed-noise sampler of Yang and Schwalbe-Koda (SPEC section 3, ``langevin``).
+"""Annealed-noise sampler of Yang and Schwalbe-Koda (npj Comput. Mater. 2025, ``langevin``).
 
 Their generation (seeds/004, Methods, "Inference and generative denoising process") runs
 3,000 small denoising steps; to each of the first 2,900 it adds "extra" per-atom,
@@ -6,7 +6,7 @@ per-coordinate Gaussian noise whose size falls linearly from 1.0 to zero, and th
 steps add none. The extra noise is an effective temperature that lets the structure leave
 local minima of the learned score; without it their structures had too many outlier
 environments. Their denoiser is a DDPM without a continuous time, so "1.0" has no unit of its
-own there. Here it is made precise for the continuous-time model of SPEC section 3 as follows.
+own there. Here it is made precise for the continuous-time model of AMDEN (eq. 3-7) as follows.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reverse-process samplers over one trained network (SPEC section 3).
+"""Reverse-process samplers over one trained network (AMDEN eq. 6-7; AMShortcut).
 
 A sampler says which times it visits (:meth:`Sampler.time_grid`), where it starts
 (:meth:`Sampler.prior`) and how it moves from ``t`` to ``t_next`` (:meth:`Sampler.step`).

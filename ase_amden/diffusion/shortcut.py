@@ -1,4 +1,4 @@
-"""Shortcut sampler: few deterministic steps of a model that knows its step size (SPEC 5).
+"""Shortcut sampler: few deterministic steps of a model that knows its step size (AMShortcut).
 
 A shortcut model takes the step size ``d`` as an input and moves a sample by
 ``x_{t-d} = x_t - d u(x_t, t, d)``, trained so that two steps of size ``d`` equal one of
@@ -28,7 +28,7 @@ class ShortcutSampler(Sampler):
     the network once with ``step_size = d = t - t'``. How ``u`` comes from the network
     output is that of the shortcut loss (:func:`ase_amden.training.shortcut_loss`):
 
-    * ``objective="eps"``: the probability-flow / DDIM update of SPEC section 3 with the
+    * ``objective="eps"``: the probability-flow / DDIM update (AMDEN eq. 6-7 as an ODE) with the
       predicted noise, ``X' = X - sigma_x_max d eps_X`` and
       ``E' = alpha_e(t') E0 + sigma_e(t') eps_E``, ``E0 = (E - sigma_e(t) eps_E) / alpha_e(t)``;
     * ``objective="flow"``: ``u = -v``, i.e. ``x' = x + d v`` (flow time ``s = 1 - t``).

@@ -1,4 +1,4 @@
-"""Batched HMC on the noise energy of an energy-based denoiser (HMC denoising, SPEC section 4)."""
+"""Batched HMC on the noise energy of an energy-based denoiser (HMC denoising, AMDEN eq. 18-24)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def hmc_denoise_step(
     accepted or rejected on its own. The returned positions are wrapped into their
     cells. Works under :func:`torch.no_grad` (gradients are enabled inside).
 
-    SPEC section 4 uses, before each denoising step with ``t <= 0.5``,
+    AMDEN uses, before each denoising step with ``t <= 0.5``,
     ``timestep = sigma_x(t) * dt0`` with ``dt0 = 0.4`` (Si, SiO2) or ``0.2``
     (multi-element glass) and ``n_leapfrog = 15``, e.g.
     ``timestep = PositionSchedule(card.sigma_x_max).sigma(t) * dt0``.

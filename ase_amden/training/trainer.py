@@ -100,10 +100,10 @@ class TrainConfig:
     rho_margin
         Safety factor on ``rho_max``.
     energy
-        Energy-based variant (SPEC section 4; double backward, slower).
+        Energy-based variant (AMDEN eq. 18-24; double backward, slower).
     fixed_composition
         Positions-only model: the element channel is never noised and has no loss;
-        generation always takes the composition from the user (SPEC section 2).
+        generation always takes the composition from the user (AMDEN, ghost atoms).
     objective
         ``"eps"`` (noise prediction) or ``"flow"`` (flow matching, velocity prediction).
     shortcut
