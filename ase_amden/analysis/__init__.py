@@ -14,7 +14,7 @@ from .elastic import elastic_tensor, isotropic_moduli
 from .environments import environment_descriptors, environment_entropy, environment_overlap
 from .network import NetworkMetrics, network_metrics
 from .pair import rdf, structure_factor
-from .plot import plot_report
+from .plot import plot_report, report_figure
 from .relax import relax, relaxed_energies, relaxed_energy
 from .rings import average_ring_size, ring_statistics
 from .symmetry import Symmetry, flag_crystalline, symmetry
@@ -44,6 +44,7 @@ __all__ = [
     "relax",
     "relaxed_energies",
     "relaxed_energy",
+    "report_figure",
     "ring_statistics",
     "structure_factor",
     "summary",

@@ -11,7 +11,7 @@ from ase import Atoms
 
 from ..errors import AmdenError
 from .bonds import Cutoff
-from .compare import UNITS, compare, summary
+from .compare import compare, format_table, summary
 from .environments import ENTROPY_BATCH_SIZE
 from .plot import plot_report
 
@@ -103,28 +103,6 @@ def _finite(value):
     return value
 
 
-def format_table(results: dict) -> str:
-    """Format :func:`summary` or :func:`compare` results as a plain-text table, with units.
-
-    Each quantity is one row: a summary has one value column, a comparison one column per
-    set and then its comparison rows (RDF/ADF RMSD, overlap). Per-structure lists are left
-    out (they go to ``--json``).
-    """
-    sets = {k: v for k, v in results.items() if isinstance(v, dict)}
-    columns = sets or {"value": results}
-    names = [k for k, v in next(iter(columns.values())).items() if not isinstance(v, list)]
-    extra = [k for k, v in results.items() if sets and not isinstance(v, (dict, list))]
-
-    def row(name: str, cells: list[float]) -> str:
-        unit = UNITS.get(name, "")
-        return (name.ljust(16) + "".join(f"{c:14.5g}" for c in cells) + "  " + unit).rstrip()
-
-    lines = ["quantity".ljust(16) + "".join(c.rjust(14) for c in columns) + "  unit"]
-    lines += [row(n, [columns[c].get(n, float("nan")) for c in columns]) for n in names]
-    lines += [row(n, [results[n]]) for n in extra]
-    return "\n".join(lines)
-
-
 def run_analyze(args: argparse.Namespace) -> int:
     """Run ``ase-amden analyze`` with parsed arguments; returns the exit status."""
     images = load_structures(args.file)
@@ -158,5 +136,6 @@ def run_analyze(args: argparse.Namespace) -> int:
             energies=generated.get("energies"),
             reference_energies=results.get("reference", {}).get("energies"),
             cutoff=args.cutoff,
+            metrics=results,
         )
     return 0

@@ -170,3 +170,25 @@ def compare(
         "generated": summary(gen, calculator, cutoff, label="generated", **options),
         "reference": summary(ref, calculator, cutoff, label="reference", **options),
     }
+
+
+def format_table(results: dict) -> str:
+    """Format :func:`summary` or :func:`compare` results as a plain-text table, with units.
+
+    Each quantity is one row: a summary has one value column, a comparison one column per
+    set and then its comparison rows (RDF/ADF RMSD, overlap). Per-structure lists are left
+    out (they go to ``--json``).
+    """
+    sets = {k: v for k, v in results.items() if isinstance(v, dict)}
+    columns = sets or {"value": results}
+    names = [k for k, v in next(iter(columns.values())).items() if not isinstance(v, list)]
+    extra = [k for k, v in results.items() if sets and not isinstance(v, (dict, list))]
+
+    def row(name: str, cells: list[float]) -> str:
+        unit = UNITS.get(name, "")
+        return (name.ljust(16) + "".join(f"{c:14.5g}" for c in cells) + "  " + unit).rstrip()
+
+    lines = ["quantity".ljust(16) + "".join(c.rjust(14) for c in columns) + "  unit"]
+    lines += [row(n, [columns[c].get(n, float("nan")) for c in columns]) for n in names]
+    lines += [row(n, [results[n]]) for n in extra]
+    return "\n".join(lines)
