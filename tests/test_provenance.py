@@ -119,6 +119,11 @@ def test_regenerate_a_plain_model_and_fixed_composition(sampler):
     assert _same(plain.regenerate(fixed[1]), fixed[1])
 
 
+def test_regenerate_shows_progress_when_asked(gen, images, capsys):
+    assert _same(gen.regenerate(images[0], progress=True), images[0])
+    assert "5/5" in capsys.readouterr().err  # 4 steps + the final step to t = 0
+
+
 def test_regenerate_refuses_other_weights_and_missing_keys(images):
     other = _generator()
     with torch.no_grad():
