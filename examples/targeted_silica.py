@@ -30,6 +30,6 @@ for atoms in images:
     counts = Counter(atoms.get_chemical_symbols())
     relaxed = relax(atoms, tersoff, fmax=0.01, steps=1000)
     moduli = isotropic_moduli(elastic_tensor(relaxed, tersoff, steps=300))
-    print(f"{dict(counts)}: target G = {atoms.info['targets']['shear_modulus']} GPa, "
+    print(f"{dict(counts)}: target G = {atoms.info['target_shear_modulus']} GPa, "
           f"relaxed G = {moduli['G']:.1f} GPa, ring size {average_ring_size(relaxed):.2f}")
     assert counts["O"] > 0 and counts["Si"] > 0

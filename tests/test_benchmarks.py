@@ -282,3 +282,24 @@ def test_silica_cooling_rate(tmp_path):
     assert 0.0 <= generated["metrics"]["former_fraction"] <= 1.0
     assert (tmp_path / "silica_cooling_rate_toy-sio2.json").exists()
     assert Path(result["png"]).exists()
+
+
+def test_analyze_memory(tmp_path):
+    from ase.build import bulk
+    from ase.io import write
+
+    from benchmarks import analyze_memory
+
+    crystal = bulk("Si", "diamond", a=5.431, cubic=True).repeat(2)
+    images = []
+    for seed in range(3):
+        atoms = crystal.copy()
+        atoms.rattle(0.1, seed=seed)
+        images.append(atoms)
+    write(tmp_path / "set.extxyz", images)
+    data = analyze_memory.main([str(tmp_path / "set.extxyz"), "--batch-sizes", "10", "100",
+                                "--out", str(tmp_path), "--quiet"])
+    assert (tmp_path / "analyze_memory.json").exists()
+    assert [run["entropy_batch_size"] for run in data["runs"]] == [10, 100]
+    for run in data["runs"]:
+        assert run["wall_s"] > 0 and 50 < run["peak_rss_mib"] < 4000

@@ -8,6 +8,7 @@ import torch
 from ase import Atoms
 from ase.cell import Cell
 
+import ase_amden
 import ase_amden.generator as generator_module
 from ase_amden.diffusion import ElementSchedule
 from ase_amden.errors import (
@@ -104,13 +105,18 @@ def test_generate_returns_periodic_atoms_with_info(plain_gen, tmp_path):
         assert set(atoms.numbers) <= {8, 14}
         frac = atoms.get_scaled_positions(wrap=False)
         assert (frac >= 0).all() and (frac < 1).all()
-        assert atoms.info == {"model": "toy-SiO2", "sampler": "ode", "steps": 3, "seed": 1,
-                              "targets": {"shear_modulus": 32.0}, "guidance": 0.5}
+        info = {k: v for k, v in atoms.info.items() if k not in ("model_hash", "structure_index")}
+        assert info == {"model": "toy-SiO2", "sampler": "ode", "steps": 3, "seed": 1,
+                        "target_shear_modulus": 32.0, "guidance": 0.5, "count": 3,
+                        "batch_size": 3, "fixed_composition": False,
+                        "ase_amden_version": ase_amden.__version__, "crystalline": False,
+                        "space_group": "P1", "space_group_number": 1}
     assert not np.allclose(structures[0].positions, structures[1].positions)
     # info survives extended XYZ
     ase.io.write(tmp_path / "out.extxyz", structures)
     back = ase.io.read(tmp_path / "out.extxyz", index=":")
-    assert back[2].info["targets"] == {"shear_modulus": 32.0} and back[2].info["seed"] == 1
+    assert back[2].info["target_shear_modulus"] == 32.0 and back[2].info["seed"] == 1
+    assert [a.info["structure_index"] for a in back] == [0, 1, 2]
 
 
 @pytest.mark.parametrize("make_seed", [lambda: 7, lambda: np.random.default_rng(7),

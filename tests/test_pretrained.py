@@ -34,7 +34,7 @@ def test_silica_model_is_conditioned_on_shear_modulus_and_ring_size():
     assert gen.card.rho_max is not None  # density through ghost atoms
     (atoms,) = gen.generate(1, cell=9.0, targets={"shear_modulus": 30.0}, steps=3, seed=0,
                             progress=False)
-    assert atoms.info["targets"] == {"shear_modulus": 30.0}
+    assert atoms.info["target_shear_modulus"] == 30.0
 
 
 def test_generate_command_uses_the_default_model(tmp_path):

@@ -1,4 +1,6 @@
-"""Analysis of structures: what validates a generated amorphous material (SPEC section 8).
+"""Analysis of structures: what validates a generated amorphous material.
+
+The metrics are those of AMDEN, AMShortcut and Yang and Schwalbe-Koda (see CITATION.cff).
 
 Every function takes one ``ase.Atoms`` or a list of them (results averaged over the list).
 The command line face is :func:`ase_amden.analysis.cli.add_analyze_parser`.
@@ -12,14 +14,16 @@ from .elastic import elastic_tensor, isotropic_moduli
 from .environments import environment_descriptors, environment_entropy, environment_overlap
 from .network import NetworkMetrics, network_metrics
 from .pair import rdf, structure_factor
-from .plot import plot_report
+from .plot import plot_report, report_figure
 from .relax import relax, relaxed_energies, relaxed_energy
 from .rings import average_ring_size, ring_statistics
+from .symmetry import Symmetry, flag_crystalline, symmetry
 from .validation import largest_rmax
 
 __all__ = [
     "Coordination",
     "NetworkMetrics",
+    "Symmetry",
     "adf",
     "as_images",
     "average_ring_size",
@@ -30,6 +34,7 @@ __all__ = [
     "environment_descriptors",
     "environment_entropy",
     "environment_overlap",
+    "flag_crystalline",
     "isotropic_moduli",
     "largest_rmax",
     "network_metrics",
@@ -39,7 +44,9 @@ __all__ = [
     "relax",
     "relaxed_energies",
     "relaxed_energy",
+    "report_figure",
     "ring_statistics",
     "structure_factor",
     "summary",
+    "symmetry",
 ]

@@ -9,8 +9,10 @@ import os
 
 from ase import Atoms
 
+from ..errors import AmdenError
 from .bonds import Cutoff
-from .compare import compare, summary
+from .compare import compare, format_table, summary
+from .environments import ENTROPY_BATCH_SIZE
 from .plot import plot_report
 
 _HDF5_SUFFIXES = (".h5", ".hdf5")
@@ -29,6 +31,16 @@ def add_analyze_parser(subparsers) -> None:
     parser.add_argument("file", help="structures: any ase.io format, or an .h5 dataset")
     parser.add_argument("--reference", default=None, help="reference structures, same formats")
     parser.add_argument(
+        "--split", choices=("train", "test", "all"), default=None,
+        help="split of an .h5 reference dataset to compare against (default test: the "
+        "held-out structures a model was not trained on)",
+    )
+    parser.add_argument(
+        "--entropy-batch-size", type=int, default=ENTROPY_BATCH_SIZE,
+        help="environments per block of the QUESTS entropy and overlap; memory is about "
+        f"8 x this x all environments bytes (default {ENTROPY_BATCH_SIZE})",
+    )
+    parser.add_argument(
         "--calculator", default=None, help="potential for relaxed energies, e.g. sw-si"
     )
     parser.add_argument(
@@ -40,7 +52,8 @@ def add_analyze_parser(subparsers) -> None:
     )
     parser.add_argument("--plot", default=None, help="write a PNG report here")
     parser.add_argument("--json", default=None, help="write the results as JSON here")
-    parser.add_argument("--quiet", action="store_true", help="do not print the table")
+    parser.add_argument("--quiet", action="store_true",
+                        help="do not print the table or show progress")
     parser.set_defaults(handler=run_analyze)
 
 
@@ -57,14 +70,22 @@ def parse_cutoff(text: str) -> Cutoff:
         ) from None
 
 
-def load_structures(path: str) -> list[Atoms]:
-    """All structures of a file: an ase_amden HDF5 dataset or anything ase.io reads."""
+def load_structures(path: str, split: str = "all") -> list[Atoms]:
+    """Structures of a file: an ase_amden HDF5 dataset or anything ase.io reads.
+
+    Of a dataset, one ``split``: ``"train"``, ``"test"`` (held out) or ``"all"``.
+    """
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     if path.lower().endswith(_HDF5_SUFFIXES):
         from ..data import AmorphousDataset
 
-        return list(AmorphousDataset(path))
+        dataset = AmorphousDataset(path)
+        images = list(dataset) if split == "all" else dataset.subset(split)
+        if not images:
+            raise AmdenError(f"the {split!r} split of {path} holds no structures; use "
+                             "--split all (or another split)")
+        return images
     from ase.io import read
 
     images = read(path, index=":")
@@ -82,29 +103,26 @@ def _finite(value):
     return value
 
 
-def format_table(results: dict) -> str:
-    """Format as a plain-text table :func:`summary` or :func:`compare` results."""
-    columns = {k: v for k, v in results.items() if isinstance(v, dict)} or {"value": results}
-    names = [k for k, v in next(iter(columns.values())).items() if not isinstance(v, list)]
-    lines = ["quantity".ljust(16) + "".join(c.rjust(14) for c in columns)]
-    for name in names:
-        cells = "".join(f"{columns[c].get(name, float('nan')):14.5g}" for c in columns)
-        lines.append(name.ljust(16) + cells)
-    for name, value in results.items():
-        if not isinstance(value, dict):
-            lines.append(name.ljust(16) + f"{value:14.5g}")
-    return "\n".join(lines)
-
-
 def run_analyze(args: argparse.Namespace) -> int:
     """Run ``ase-amden analyze`` with parsed arguments; returns the exit status."""
     images = load_structures(args.file)
-    reference = None if args.reference is None else load_structures(args.reference)
+    reference = None
+    if args.reference is not None:
+        is_dataset = args.reference.lower().endswith(_HDF5_SUFFIXES)
+        if args.split is not None and not is_dataset:
+            raise AmdenError(f"--split selects a split of an .h5 dataset; {args.reference} "
+                             "is not one, drop --split")
+        split = (args.split or "test") if is_dataset else "all"
+        reference = load_structures(args.reference, split)
+    options = {"entropy_batch_size": args.entropy_batch_size, "progress": not args.quiet}
     if reference is None:
-        results = summary(images, args.calculator, args.cutoff)
+        results = summary(images, args.calculator, args.cutoff, label="structures", **options)
     else:
-        results = compare(images, reference, args.calculator, args.cutoff)
+        results = compare(images, reference, args.calculator, args.cutoff, **options)
     if not args.quiet:
+        print(f"structures: {args.file} ({len(images)})")
+        if reference is not None:
+            print(f"reference: {args.reference} ({split} split, {len(reference)})")
         print(format_table(results))
     if args.json is not None:
         with open(args.json, "w") as f:
@@ -118,5 +136,6 @@ def run_analyze(args: argparse.Namespace) -> int:
             energies=generated.get("energies"),
             reference_energies=results.get("reference", {}).get("energies"),
             cutoff=args.cutoff,
+            metrics=results,
         )
     return 0

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 from ase.calculators.calculator import Calculator
+from tqdm.auto import tqdm
 
 from ..structures import Images, as_images
 from .angles import adf
 from .bonds import Cutoff, covalent_cutoffs
 from .coordination import coordination
-from .environments import environment_entropy, environment_overlap
+from .environments import ENTROPY_BATCH_SIZE, environment_entropy, environment_overlap
 from .pair import rdf
 from .relax import relaxed_energies
 from .rings import average_ring_size
@@ -22,6 +23,14 @@ NETWORK_MAX_COORDINATION = 6.0
 #: AMShortcut B.5: RDF to 5 Å in 100 bins, ADF within 3 Å in 180 bins.
 RDF_RMAX, RDF_NBINS = 5.0, 100
 ADF_CUTOFF, ADF_NBINS = 3.0, 180
+
+#: Units of the quantities of :func:`summary` and :func:`compare` ("" = dimensionless).
+UNITS = {
+    "n_structures": "", "n_atoms": "atoms", "density": "atoms/Å^3",
+    "coordination": "neighbours", "ring_size": "atoms", "entropy": "nats",
+    "energy": "eV/atom", "energy_std": "eV/atom", "rdf_rmsd": "", "adf_rmsd": "1/degree",
+    "overlap": "fraction",
+}
 
 
 def rmsd(a: np.ndarray, b: np.ndarray) -> float:
@@ -40,8 +49,12 @@ def summary(
     images: Images,
     calculator: Calculator | str | None = None,
     cutoff: Cutoff | None = None,
+    *,
+    entropy_batch_size: int = ENTROPY_BATCH_SIZE,
+    progress: bool = False,
+    label: str = "structures",
 ) -> dict:
-    """Scalar descriptors of a set of structures.
+    """Scalar descriptors of a set of structures (units in :data:`UNITS`).
 
     Parameters
     ----------
@@ -52,6 +65,13 @@ def summary(
     cutoff
         Bond cutoff for coordination and rings (Å, or a per-pair mapping); default
         1.3 times the sum of covalent radii.
+    entropy_batch_size
+        Environments per block of the QUESTS entropy (bounds its memory, see
+        :func:`environment_entropy`).
+    progress
+        Show a progress bar over the stages (coordination, rings, entropy, energies).
+    label
+        Name of the set on the progress bar.
 
     Returns
     -------
@@ -67,21 +87,32 @@ def summary(
     items = as_images(images)
     symbols = symbols_present(items)
     bonds = covalent_cutoffs(symbols) if cutoff is None else cutoff
-    mean_coordination = coordination(items, bonds).mean
-    network = mean_coordination <= NETWORK_MAX_COORDINATION
-    result = {
-        "n_structures": len(items),
-        "n_atoms": float(np.mean([len(a) for a in items])),
-        "density": float(np.mean([len(a) / a.cell.volume for a in items])),
-        "coordination": mean_coordination,
-        "ring_size": average_ring_size(items, cutoff) if network else float("nan"),
-        "entropy": environment_entropy(items),
-    }
-    if calculator is not None:
-        energies = relaxed_energies(items, calculator)
-        result["energy"] = float(energies.mean())
-        result["energy_std"] = float(energies.std())
-        result["energies"] = energies.tolist()
+    stages = 3 + (calculator is not None)
+    with tqdm(total=stages, desc=label, unit="stage", disable=not progress) as bar:
+        bar.set_postfix_str("coordination")
+        mean_coordination = coordination(items, bonds).mean
+        network = mean_coordination <= NETWORK_MAX_COORDINATION
+        bar.update()
+        bar.set_postfix_str("rings")
+        ring_size = average_ring_size(items, cutoff) if network else float("nan")
+        bar.update()
+        bar.set_postfix_str("environment entropy")
+        result = {
+            "n_structures": len(items),
+            "n_atoms": float(np.mean([len(a) for a in items])),
+            "density": float(np.mean([len(a) / a.cell.volume for a in items])),
+            "coordination": mean_coordination,
+            "ring_size": ring_size,
+            "entropy": environment_entropy(items, batch_size=entropy_batch_size),
+        }
+        bar.update()
+        if calculator is not None:
+            bar.set_postfix_str("relaxed energies")
+            energies = relaxed_energies(items, calculator)
+            result["energy"] = float(energies.mean())
+            result["energy_std"] = float(energies.std())
+            result["energies"] = energies.tolist()
+            bar.update()
     return result
 
 
@@ -90,6 +121,9 @@ def compare(
     reference: Images,
     calculator: Calculator | str | None = None,
     cutoff: Cutoff | None = None,
+    *,
+    entropy_batch_size: int = ENTROPY_BATCH_SIZE,
+    progress: bool = False,
 ) -> dict:
     """Compare generated structures with reference structures.
 
@@ -106,6 +140,8 @@ def compare(
         If given (calculator or potential name), relaxed energies are compared.
     cutoff
         Bond cutoff for coordination and rings, see :func:`summary`.
+    entropy_batch_size, progress
+        See :func:`summary`.
 
     Returns
     -------
@@ -115,12 +151,44 @@ def compare(
 
     """
     gen, ref = as_images(generated), as_images(reference)
-    _, p_gen = adf(gen, ADF_CUTOFF, ADF_NBINS)
-    _, p_ref = adf(ref, ADF_CUTOFF, ADF_NBINS)
+    with tqdm(total=3, desc="comparison", unit="stage", disable=not progress) as bar:
+        bar.set_postfix_str("RDF")
+        rdf_error = rdf_rmsd(gen, ref)
+        bar.update()
+        bar.set_postfix_str("ADF")
+        _, p_gen = adf(gen, ADF_CUTOFF, ADF_NBINS)
+        _, p_ref = adf(ref, ADF_CUTOFF, ADF_NBINS)
+        bar.update()
+        bar.set_postfix_str("environment overlap")
+        overlap = environment_overlap(gen, ref, batch_size=entropy_batch_size)
+        bar.update()
+    options = {"entropy_batch_size": entropy_batch_size, "progress": progress}
     return {
-        "rdf_rmsd": rdf_rmsd(gen, ref),
+        "rdf_rmsd": rdf_error,
         "adf_rmsd": rmsd(p_gen, p_ref),
-        "overlap": environment_overlap(gen, ref),
-        "generated": summary(gen, calculator, cutoff),
-        "reference": summary(ref, calculator, cutoff),
+        "overlap": overlap,
+        "generated": summary(gen, calculator, cutoff, label="generated", **options),
+        "reference": summary(ref, calculator, cutoff, label="reference", **options),
     }
+
+
+def format_table(results: dict) -> str:
+    """Format :func:`summary` or :func:`compare` results as a plain-text table, with units.
+
+    Each quantity is one row: a summary has one value column, a comparison one column per
+    set and then its comparison rows (RDF/ADF RMSD, overlap). Per-structure lists are left
+    out (they go to ``--json``).
+    """
+    sets = {k: v for k, v in results.items() if isinstance(v, dict)}
+    columns = sets or {"value": results}
+    names = [k for k, v in next(iter(columns.values())).items() if not isinstance(v, list)]
+    extra = [k for k, v in results.items() if sets and not isinstance(v, (dict, list))]
+
+    def row(name: str, cells: list[float]) -> str:
+        unit = UNITS.get(name, "")
+        return (name.ljust(16) + "".join(f"{c:14.5g}" for c in cells) + "  " + unit).rstrip()
+
+    lines = ["quantity".ljust(16) + "".join(c.rjust(14) for c in columns) + "  unit"]
+    lines += [row(n, [columns[c].get(n, float("nan")) for c in columns]) for n in names]
+    lines += [row(n, [results[n]]) for n in extra]
+    return "\n".join(lines)

@@ -59,8 +59,19 @@ def environment_descriptors(images: Images, k: int = 32, cutoff: float = 5.0) ->
         return get_descriptors(items, k=k, cutoff=cutoff)
 
 
+#: Environments per block of QUESTS' kernel sums (memory ~ 8 x this x all environments, bytes).
+ENTROPY_BATCH_SIZE = 1000
+
+
+def _batch(batch_size: int) -> int:
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    return int(batch_size)
+
+
 def environment_entropy(
-    images: Images, k: int = 32, cutoff: float = 5.0, h: float = 0.015
+    images: Images, k: int = 32, cutoff: float = 5.0, h: float = 0.015,
+    batch_size: int = ENTROPY_BATCH_SIZE,
 ) -> float:
     """Information entropy of the distribution of atomic environments, nats.
 
@@ -75,6 +86,9 @@ def environment_entropy(
         Descriptor settings, see :func:`environment_descriptors`.
     h
         Kernel bandwidth, 1/Å.
+    batch_size
+        Environments per block of the kernel sum: memory ~ ``8 batch_size n`` bytes for
+        ``n`` environments (QUESTS' own default, 20,000, takes 2.6 GB for 64 x 256 atoms).
 
     Returns
     -------
@@ -86,7 +100,7 @@ def environment_entropy(
 
     descriptors = environment_descriptors(images, k, cutoff)
     with _torch_threads_kept():
-        return float(entropy(descriptors, h=h))
+        return float(entropy(descriptors, h=h, batch_size=_batch(batch_size)))
 
 
 def environment_overlap(
@@ -96,6 +110,7 @@ def environment_overlap(
     cutoff: float = 5.0,
     h: float = 0.015,
     eps: float = OVERLAP_EPS,
+    batch_size: int = ENTROPY_BATCH_SIZE,
 ) -> float:
     """Fraction of generated environments that the reference distribution covers.
 
@@ -112,6 +127,8 @@ def environment_overlap(
         As in :func:`environment_entropy`.
     eps
         Threshold on dH, nats.
+    batch_size
+        As in :func:`environment_entropy`.
 
     Returns
     -------
@@ -124,5 +141,5 @@ def environment_overlap(
     x_gen = environment_descriptors(generated, k, cutoff)
     x_ref = environment_descriptors(reference, k, cutoff)
     with _torch_threads_kept(), np.errstate(divide="ignore"):  # dH = inf: uncovered
-        delta = delta_entropy(x_gen, x_ref, h=h)
+        delta = delta_entropy(x_gen, x_ref, h=h, batch_size=_batch(batch_size))
     return float(np.mean(delta < eps))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from ase.geometry.rdf import get_rdf
+from ase import Atoms
+from ase.neighborlist import neighbor_list
 
 from ..structures import Images, as_images
 from .validation import check_rmax, largest_rmax, parse_species
@@ -21,7 +22,7 @@ def rdf(
 
     g(r) is normalised so that an ideal gas gives 1: the number of neighbours in a shell,
     divided by the number of centre atoms, the density of the neighbour species and the
-    shell volume (``ase.geometry.rdf.get_rdf``, the implementation AMShortcut used).
+    shell volume (as ``ase.geometry.rdf.get_rdf``, the implementation AMShortcut used).
     Partials follow LAMMPS ``compute rdf``: g_ab = g_ba and g = sum_ab c_a c_b g_ab.
     Only minimum-image distances are counted, hence the limit on ``rmax``.
 
@@ -66,9 +67,31 @@ def rdf(
     if nbins < 1:
         raise ValueError(f"nbins must be at least 1, got {nbins}")
     elements = None if pair is None else parse_species(pair, 2, items)
-    # ASE rejects rmax equal to the limit by round-off; stay a hair (1e-12) inside it
-    g, r = get_rdf(items, min(rmax, largest_rmax(items) * (1 - 1e-12)), nbins, elements=elements)
-    return r, g
+    edges = np.linspace(0.0, rmax, nbins + 1)
+    g = np.mean([_rdf_of(atoms, edges, elements) for atoms in items], axis=0)
+    return 0.5 * (edges[:-1] + edges[1:]), g
+
+
+def _rdf_of(atoms: Atoms, edges: np.ndarray, elements: Sequence[int] | None) -> np.ndarray:
+    """g(r) of one structure on ``edges``, normalised as ASE's ``get_rdf`` (ASE >= 3.27).
+
+    Computed here from ``ase.neighborlist.neighbor_list`` so that partials and lists of
+    images work with every ASE the package supports (``get_rdf`` takes element symbols and
+    image lists only from ASE 3.28). A distance ``d`` falls in bin ``ceil(d / dr)``.
+    """
+    rmax, nbins = float(edges[-1]), len(edges) - 1
+    dr = rmax / nbins
+    i, j, d = neighbor_list("ijd", atoms, rmax)
+    n_centres, n_neighbours = len(atoms), len(atoms)
+    if elements is not None:
+        a, b = elements
+        keep = (atoms.numbers[i] == a) & (atoms.numbers[j] == b)
+        d = d[keep]
+        n_centres = int(np.count_nonzero(atoms.numbers == a))
+        n_neighbours = int(np.count_nonzero(atoms.numbers == b))
+    counts = np.bincount(np.ceil(d / dr).astype(int), minlength=nbins + 1)[1 : nbins + 1]
+    shells = 4.0 * np.pi * dr * (edges[:-1] ** 2 + edges[:-1] * dr + dr**2 / 3.0)
+    return counts / (n_centres * n_neighbours / atoms.cell.volume * shells)
 
 
 def structure_factor(

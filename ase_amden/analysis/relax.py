@@ -12,6 +12,7 @@ from ase.optimize import LBFGS
 from ase.optimize.optimize import Optimizer
 
 from ..structures import Images, as_images
+from .symmetry import flag_crystalline
 
 #: Default largest number of optimizer steps (AMShortcut B.6 allows 1500).
 MAX_STEPS = 1500
@@ -55,7 +56,9 @@ def relax(
     Returns
     -------
     ase.Atoms
-        The relaxed copy, with the calculator attached.
+        The relaxed copy, with the calculator attached; ``info["crystalline"]``,
+        ``["space_group"]`` and ``["space_group_number"]`` say whether it crystallized
+        (:func:`ase_amden.analysis.symmetry.flag_crystalline`).
 
     """
     relaxed = atoms.copy()
@@ -69,7 +72,7 @@ def relax(
             RuntimeWarning,
             stacklevel=2,
         )
-    return relaxed
+    return flag_crystalline(relaxed)
 
 
 def relaxed_energies(

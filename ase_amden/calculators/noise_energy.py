@@ -11,20 +11,24 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from ase_amden.errors import CheckpointError, InvalidStructureError, UnknownNameError
 from ase_amden.models.card import ModelCard
 
 
 class NoiseEnergyCalculator(Calculator):
-    r"""ASE calculator for the noise energy :math:`\hat E(x, t, y)` (SPEC section 4).
+    r"""ASE calculator for the noise energy :math:`\hat E(x, t, y)` (AMDEN, eq. 18-24).
 
     The energy is the noise energy of an energy-based denoiser at a fixed diffusion
-    time ``t`` and targets ``y``; the forces are :math:`-\nabla_X \hat E`, exact by
-    autograd. :math:`\hat E` is dimensionless ("noise energy units", its Boltzmann
-    distribution has ``kT = 1``); ASE treats it as eV, so every ASE optimizer and
-    MD class works on it, and :class:`ase_amden.dynamics.HMC` with ``kT=1`` samples
-    the model's distribution at time ``t``. ``free_energy`` equals ``energy``.
+    time ``t`` and targets ``y``; the forces are :math:`-\nabla_X \hat E` and the stress
+    :math:`\sigma = V^{-1} \partial \hat E / \partial \varepsilon` (ASE's sign convention,
+    Voigt order xx, yy, zz, yz, xz, xy; positions and cell strained together), both exact
+    by autograd through the cell in the periodic graph. :math:`\hat E` is dimensionless
+    ("noise energy units", its Boltzmann distribution has ``kT = 1``); ASE treats it as
+    eV, so every ASE optimizer and MD class works on it, and
+    :class:`ase_amden.dynamics.HMC` with ``kT=1`` samples the model's distribution at
+    time ``t``. ``free_energy`` equals ``energy``.
 
     The element channel fed to the network is the one-hot vector of each atom's
     element scaled by ``alpha_e(t) = cos(pi t / 2)``: the mean of the noised element
@@ -48,6 +52,10 @@ class NoiseEnergyCalculator(Calculator):
         ``"auto"``, ``"cpu"`` or ``"cuda"``. ``"auto"`` keeps a given model on its
         device and puts a model loaded from a file on CUDA when available. A given
         model is never moved: a copy is made when it lives elsewhere.
+    dtype
+        ``"float64"`` or ``"float32"`` to evaluate the network in that precision (a copy of
+        a given model is made), e.g. float64 for finite-difference checks or tight
+        relaxations; None keeps the model's own.
     **kwargs
         Passed to :class:`ase.calculators.calculator.Calculator` (e.g. ``label``).
 
@@ -67,7 +75,7 @@ class NoiseEnergyCalculator(Calculator):
 
     """
 
-    implemented_properties = ["energy", "free_energy", "forces"]
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
     default_parameters: dict[str, Any] = {"t": 0.05, "targets": None}
 
     def __init__(
@@ -77,22 +85,29 @@ class NoiseEnergyCalculator(Calculator):
         t: float = 0.05,
         targets: Mapping[str, float] | None = None,
         device: str = "auto",
+        dtype: str | None = None,
         **kwargs,
     ):
         # imported here: training imports heavier modules than a calculator needs
         from ase_amden.training.distributed import resolve_device
 
+        if dtype not in (None, "float32", "float64"):
+            raise ValueError(f"dtype must be 'float32', 'float64' or None, got {dtype!r}")
+        self.checkpoint: str | None = None
         if isinstance(model, (str, os.PathLike)):
             from ase_amden.training import load_checkpoint
 
             loaded = load_checkpoint(model, device=resolve_device(device))
             network, card = loaded.model, loaded.card
+            self.checkpoint = os.fspath(model)
         else:
             network, card = model.model, model.card
             current = next(network.parameters()).device
             wanted = current if device == "auto" else resolve_device(device)
             if wanted != current:
                 network = copy.deepcopy(network).to(wanted)
+        if dtype is not None and next(network.parameters()).dtype != getattr(torch, dtype):
+            network = copy.deepcopy(network).to(getattr(torch, dtype))
         if not (card.energy and getattr(network.config, "energy", False)):
             raise CheckpointError(
                 f"model {card.name!r} is not energy-based, so it has no noise energy; use an "
@@ -106,6 +121,33 @@ class NoiseEnergyCalculator(Calculator):
         Calculator.__init__(self, t=t, targets=targets, **kwargs)
         self._check_time(t)
         self._normalised_targets(targets)
+
+    def set(self, **kwargs) -> dict[str, Any]:
+        """Set ``t`` and/or ``targets``; a change clears the results (a new landscape)."""
+        if "t" in kwargs:
+            self._check_time(kwargs["t"])
+        if "targets" in kwargs:
+            self._normalised_targets(kwargs["targets"])
+        changed = Calculator.set(self, **kwargs)
+        if changed:
+            self.reset()
+        return changed
+
+    def todict(self, skip_default: bool = False) -> dict[str, Any]:
+        """Parameters and the model they apply to.
+
+        ``t``, ``targets``, ``model`` (card name), ``model_hash`` (weights), ``checkpoint``
+        (path, when loaded from one) and ``dtype``.
+        """
+        from ase_amden.provenance import weights_hash
+
+        if getattr(self, "_model_hash", None) is None:
+            self._model_hash = weights_hash(self.model)
+        return {
+            **Calculator.todict(self, skip_default=skip_default),
+            "model": self.card.name, "model_hash": self._model_hash,
+            "checkpoint": self.checkpoint, "dtype": str(self.dtype).removeprefix("torch."),
+        }
 
     @classmethod
     def pretrained(
@@ -138,7 +180,7 @@ class NoiseEnergyCalculator(Calculator):
 
     @staticmethod
     def _check_time(t: float) -> None:
-        if not 0.0 < t <= 1.0:
+        if not 0.0 < float(t) <= 1.0:
             raise ValueError(
                 f"the diffusion time t must be in (0, 1] (the noise energy diverges at t = 0), "
                 f"got {t}"
@@ -175,7 +217,7 @@ class NoiseEnergyCalculator(Calculator):
         properties: list[str] | tuple[str, ...] = ("energy",),
         system_changes: list[str] = all_changes,
     ) -> None:
-        """Compute the noise energy and its exact forces for ``atoms``."""
+        """Compute the noise energy and its exact forces and stress for ``atoms``."""
         Calculator.calculate(self, atoms, properties, system_changes)
         atoms = self.atoms
         if len(atoms) == 0:
@@ -191,6 +233,7 @@ class NoiseEnergyCalculator(Calculator):
         options = {"dtype": self.dtype, "device": self.device}
         positions = torch.tensor(atoms.get_positions(), **options).requires_grad_(True)
         cell = torch.tensor(np.asarray(atoms.get_cell()), **options).unsqueeze(0)
+        strain = torch.zeros((3, 3), **options).requires_grad_(True)
         system_idx = torch.zeros(len(atoms), dtype=torch.long, device=self.device)
         time = torch.full((1,), t, **options)
         elements = self._element_channel(atoms, t)
@@ -198,12 +241,16 @@ class NoiseEnergyCalculator(Calculator):
         # one function of the positions (as optimizers and MD need).
         null_draw = torch.Generator(device=self.device).manual_seed(0)
         with torch.enable_grad():
+            # Positions and cell deformed by the symmetric strain (rows are vectors).
+            deform = torch.eye(3, **options) + 0.5 * (strain + strain.T)
             energy = self.model.energy(
-                positions, elements, cell, system_idx, time, properties_tensor, mask,
-                generator=null_draw,
+                positions @ deform, elements, cell @ deform, system_idx, time,
+                properties_tensor, mask, generator=null_draw,
             )
-            (gradient,) = torch.autograd.grad(energy.sum(), positions)
+            gradient, d_strain = torch.autograd.grad(energy.sum(), (positions, strain))
         value = float(energy.detach()[0])
         self.results["energy"] = value
         self.results["free_energy"] = value
         self.results["forces"] = -gradient.detach().cpu().numpy().astype(np.float64)
+        stress = d_strain.detach().cpu().numpy().astype(np.float64) / atoms.get_volume()
+        self.results["stress"] = full_3x3_to_voigt_6_stress(stress)

@@ -12,6 +12,7 @@ from ..training.cli import add_train_parser
 from .dataset import add_dataset_parser
 from .generate import add_generate_parser
 from .refine import add_refine_parser
+from .models import add_models_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_generate_parser(sub)
     add_refine_parser(sub)
+    add_models_parser(sub)
     add_analyze_parser(sub)
     return parser
 

@@ -1,4 +1,4 @@
-"""``ase-amden generate``: structures from a trained model, written with ase.io."""
+"""``ase-amden generate``: structures from a trained model, written with their provenance."""
 
 from __future__ import annotations
 
@@ -64,9 +64,9 @@ def add_generate_parser(subparsers) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     import numpy as np
-    from ase.io import write
 
     from ..generator import DEFAULT_MODEL, AmorphousGenerator
+    from ..provenance import write_structures
 
     if args.checkpoint:
         gen = AmorphousGenerator.from_checkpoint(args.checkpoint, device=args.device)
@@ -85,7 +85,7 @@ def _generate(args: argparse.Namespace) -> int:
     )
     folder = os.path.dirname(os.path.abspath(args.output))
     os.makedirs(folder, exist_ok=True)
-    write(args.output, images)
+    write_structures(args.output, images)
     if not args.quiet:
         sizes = ", ".join(atoms.get_chemical_formula() for atoms in images)
         print(f"wrote {len(images)} structures to {args.output}: {sizes}")

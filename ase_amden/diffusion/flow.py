@@ -14,20 +14,21 @@ from torch import Tensor
 
 from ase_amden.diffusion.samplers import Sampler, register_sampler
 from ase_amden.diffusion.schedules import NoiseSchedule
+from ase_amden.random_streams import RandomStream, randn
 
 __all__ = ["FlowSampler", "flow_noised_elements"]
 
 
 def flow_noised_elements(
-    elements: Tensor, t: float, sigma_max: float, generator: torch.Generator | None
+    elements: Tensor, t: float, sigma_max: float, generator: RandomStream,
+    system_idx: Tensor | None = None,
 ) -> Tensor:
     """Put a known element channel on the flow path at ``t``: ``t E_noise + (1 - t) E``.
 
     ``E_noise ~ N(0, sigma_max^2)`` is drawn fresh; ``t = 1 - s`` is the diffusion time.
     """
-    noise = torch.randn(
-        elements.shape, generator=generator, dtype=elements.dtype, device=elements.device
-    )
+    noise = randn(elements.shape, generator, dtype=elements.dtype, device=elements.device,
+                  rows=system_idx)
     return t * sigma_max * noise + (1.0 - t) * elements
 
 
@@ -63,10 +64,13 @@ class FlowSampler(Sampler):
         )
 
     def noised_known_elements(
-        self, elements: Tensor, t: float, generator: torch.Generator | None
+        self, elements: Tensor, t: float, generator: RandomStream,
+        system_idx: Tensor | None = None,
     ) -> Tensor:
         """Put a fixed element channel where the flow model expects it at ``t``."""
-        return flow_noised_elements(elements, t, float(self.el_schedule.sigma(1.0)), generator)
+        return flow_noised_elements(
+            elements, t, float(self.el_schedule.sigma(1.0)), generator, system_idx
+        )
 
     def step(self, state, t, t_next, denoise, generator):
         """One Euler step of the learned velocity from ``t`` to ``t_next``."""

@@ -1,4 +1,4 @@
-"""Ghost atoms: density control by a fixed node count (SPEC section 2, AMDEN "ghost atoms").
+"""Ghost atoms: density control by a fixed node count (AMDEN, "ghost atoms").
 
 A model with maximum density ``rho_max`` (atoms/Å^3) always sees ``floor(rho_max V)`` nodes in
 a cell of volume ``V``; the nodes beyond the real atoms are ghosts, an extra element class that

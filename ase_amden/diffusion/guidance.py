@@ -1,4 +1,4 @@
-"""Classifier-free guidance around the network call (SPEC section 6, AMDEN (16)).
+"""Classifier-free guidance around the network call (AMDEN eq. 16).
 
 ``eps' = (1 + w) eps(x, y) - w eps(x, null)``; the unconditional call uses the null property
 embedding (``property_mask`` all False).
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+from ase_amden.random_streams import RandomStream
 
 __all__ = ["GuidedDenoiser", "combine_guidance"]
 
@@ -55,7 +57,7 @@ class GuidedDenoiser:
         guidance: float = 0.0,
         *,
         shortcut: bool = False,
-        generator: torch.Generator | None = None,
+        generator: RandomStream = None,
     ) -> None:
         if guidance < 0:
             raise ValueError(f"guidance must be >= 0, got {guidance}")

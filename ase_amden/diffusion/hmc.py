@@ -1,6 +1,6 @@
 """HMC denoising: an HMC iteration on the noise energy before each late denoising step.
 
-AMDEN's energy variant (SPEC section 4, AMDEN "Hamiltonian Monte Carlo denoising") corrects
+AMDEN's energy variant (AMDEN eq. 18-24, "Hamiltonian Monte Carlo denoising") corrects
 the distribution at each noise level with Hamiltonian Monte Carlo on the learned noise energy
 ``E_hat(x, t, y)`` (``kT = 1``); the HMC algorithm itself is
 :func:`ase_amden.dynamics.hmc_denoise_step`.
@@ -24,6 +24,7 @@ from ase_amden.diffusion.samplers import (
 from ase_amden.diffusion.schedules import NoiseSchedule
 from ase_amden.dynamics.hmc_denoise import hmc_denoise_step
 from ase_amden.errors import AmdenError
+from ase_amden.random_streams import RandomStream
 
 __all__ = ["HMCSampler"]
 
@@ -119,7 +120,7 @@ class HMCSampler(Sampler):
         state: SamplerState,
         t: float,
         denoise: GuidedDenoiser,
-        generator: torch.Generator | None,
+        generator: RandomStream,
     ) -> SamplerState:
         """One HMC iteration on the positions at time ``t``; updates the acceptance rate."""
         if not isinstance(denoise, GuidedDenoiser):
@@ -155,7 +156,7 @@ class HMCSampler(Sampler):
         t: float,
         t_next: float,
         denoise: DenoiseFn,
-        generator: torch.Generator | None,
+        generator: RandomStream,
     ):
         """HMC iteration (when ``t <= t_max``), then one denoising step to ``t_next``."""
         if t <= self.t_max + _TIME_TOLERANCE:

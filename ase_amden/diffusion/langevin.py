@@ -1,4 +1,4 @@
-"""Annealed-noise sampler of Yang and Schwalbe-Koda (SPEC section 3, ``langevin``).
+"""Annealed-noise sampler of Yang and Schwalbe-Koda (npj Comput. Mater. 2025, ``langevin``).
 
 Their generation (seeds/004, Methods, "Inference and generative denoising process") runs
 3,000 small denoising steps; to each of the first 2,900 it adds "extra" per-atom,
@@ -6,7 +6,7 @@ per-coordinate Gaussian noise whose size falls linearly from 1.0 to zero, and th
 steps add none. The extra noise is an effective temperature that lets the structure leave
 local minima of the learned score; without it their structures had too many outlier
 environments. Their denoiser is a DDPM without a continuous time, so "1.0" has no unit of its
-own there. Here it is made precise for the continuous-time model of SPEC section 3 as follows.
+own there. Here it is made precise for the continuous-time model of AMDEN (eq. 3-7) as follows.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from torch import Tensor
 
 from ase_amden.diffusion.samplers import Sampler, ddim_update, register_sampler
 from ase_amden.diffusion.schedules import NoiseSchedule
+from ase_amden.random_streams import RandomStream, randn
 
 __all__ = ["LangevinSampler"]
 
@@ -106,14 +107,15 @@ class LangevinSampler(Sampler):
         t: float,
         t_next: float,
         scale: float,
-        generator: torch.Generator | None,
+        generator: RandomStream,
+        system_idx: Tensor,
     ) -> Tensor:
         x_next = ddim_update(schedule, x, eps, t, t_next)
         if scale == 0.0:
             return x_next
         g2_dt = float(schedule.diffusion(t)) ** 2 * (t - t_next)
         score = -eps / float(schedule.sigma(t))
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        noise = randn(x.shape, generator, dtype=x.dtype, device=x.device, rows=system_idx)
         return x_next + 0.5 * scale**2 * g2_dt * score + scale * g2_dt**0.5 * noise
 
     def step(self, state, t, t_next, denoise, generator):
@@ -123,8 +125,10 @@ class LangevinSampler(Sampler):
         eps_x, eps_e = denoise(state.positions, state.elements, state.cell, state.system_idx, tb)
         scale = self.extra_noise_scale(t)
         return (
-            self._update(self.pos_schedule, state.positions, eps_x, t, t_next, scale, generator),
-            self._update(self.el_schedule, state.elements, eps_e, t, t_next, scale, generator),
+            self._update(self.pos_schedule, state.positions, eps_x, t, t_next, scale, generator,
+                         state.system_idx),
+            self._update(self.el_schedule, state.elements, eps_e, t, t_next, scale, generator,
+                         state.system_idx),
         )
 
     def __repr__(self) -> str:

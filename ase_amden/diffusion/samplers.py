@@ -1,4 +1,4 @@
-"""Reverse-process samplers over one trained network (SPEC section 3).
+"""Reverse-process samplers over one trained network (AMDEN eq. 6-7; AMShortcut).
 
 A sampler says which times it visits (:meth:`Sampler.time_grid`), where it starts
 (:meth:`Sampler.prior`) and how it moves from ``t`` to ``t_next`` (:meth:`Sampler.step`).
@@ -21,6 +21,7 @@ from torch import Tensor
 from ase_amden.diffusion.schedules import ElementSchedule, NoiseSchedule, PositionSchedule
 from ase_amden.errors import SamplingError, unknown_name
 from ase_amden.models.geometry import wrap_positions
+from ase_amden.random_streams import RandomStream, rand, randn
 
 if TYPE_CHECKING:
     from ase_amden.models.card import ModelCard
@@ -115,8 +116,9 @@ class SamplerState:
             )
 
 
-def _randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+def _randn_like(x: Tensor, generator: RandomStream, system_idx: Tensor | None) -> Tensor:
+    """Normal noise like per-atom ``x``, each structure's rows from its own stream."""
+    return randn(x.shape, generator, dtype=x.dtype, device=x.device, rows=system_idx)
 
 
 class Sampler(ABC):
@@ -191,27 +193,30 @@ class Sampler(ABC):
         return torch.cat([grid, grid.new_zeros(1)])
 
     def prior(
-        self, cell: Tensor, system_idx: Tensor, n_classes: int, generator: torch.Generator | None
+        self, cell: Tensor, system_idx: Tensor, n_classes: int, generator: RandomStream
     ) -> tuple[Tensor, Tensor]:
         """Draw the starting noise: positions uniform in each cell, elements ``N(0, sigma_e^2)``.
 
         Returns ``positions (N, 3)`` and ``elements (N, n_classes)`` in the cell's dtype.
         """
         n = system_idx.shape[0]
-        fractional = torch.rand((n, 3), generator=generator, dtype=cell.dtype, device=cell.device)
+        like = {"dtype": cell.dtype, "device": cell.device, "rows": system_idx}
+        fractional = rand((n, 3), generator, **like)
         positions = torch.einsum("ni,nij->nj", fractional, cell[system_idx])
-        noise = torch.randn(
-            (n, n_classes), generator=generator, dtype=cell.dtype, device=cell.device
-        )
+        noise = randn((n, n_classes), generator, **like)
         return positions, float(self.el_schedule.sigma(self.t_start)) * noise
 
     def noised_known_elements(
-        self, elements: Tensor, t: float, generator: torch.Generator | None
+        self, elements: Tensor, t: float, generator: RandomStream,
+        system_idx: Tensor | None = None,
     ) -> Tensor:
-        """Noise a given (fixed) element channel to time ``t``, as the network expects it."""
+        """Noise a given (fixed) element channel to time ``t``, as the network expects it.
+
+        ``system_idx`` (``(N,)``) says which stream of :class:`SystemStreams` each row uses.
+        """
         alpha = float(self.el_schedule.alpha(t))
         sigma = float(self.el_schedule.sigma(t))
-        return alpha * elements + sigma * _randn_like(elements, generator)
+        return alpha * elements + sigma * _randn_like(elements, generator, system_idx)
 
     @abstractmethod
     def step(
@@ -220,7 +225,7 @@ class Sampler(ABC):
         t: float,
         t_next: float,
         denoise: DenoiseFn,
-        generator: torch.Generator | None,
+        generator: RandomStream,
     ) -> tuple[Tensor, Tensor]:
         """Move from ``t`` to ``t_next < t``; return new ``(positions, elements)`` (unwrapped)."""
 
@@ -262,7 +267,8 @@ def _reverse_sde_update(
     eps: Tensor,
     t: float,
     dt: float,
-    generator: torch.Generator | None,
+    generator: RandomStream,
+    system_idx: Tensor | None = None,
 ) -> Tensor:
     """One Euler-Maruyama step of the reverse SDE, AMDEN (6).
 
@@ -271,7 +277,8 @@ def _reverse_sde_update(
     f = float(schedule.drift(t))
     g2 = float(schedule.diffusion(t)) ** 2
     score = -eps / float(schedule.sigma(t))
-    return x - (f * x - g2 * score) * dt + (g2 * dt) ** 0.5 * _randn_like(x, generator)
+    noise = _randn_like(x, generator, system_idx)
+    return x - (f * x - g2 * score) * dt + (g2 * dt) ** 0.5 * noise
 
 
 def ddim_update(
@@ -317,8 +324,13 @@ class SDESampler(Sampler):
         tb = _time_tensor(t, state.positions, state.n_systems)
         eps_x, eps_e = denoise(state.positions, state.elements, state.cell, state.system_idx, tb)
         dt = t - t_next
-        positions = _reverse_sde_update(self.pos_schedule, state.positions, eps_x, t, dt, generator)
-        elements = _reverse_sde_update(self.el_schedule, state.elements, eps_e, t, dt, generator)
+        idx = state.system_idx
+        positions = _reverse_sde_update(
+            self.pos_schedule, state.positions, eps_x, t, dt, generator, idx
+        )
+        elements = _reverse_sde_update(
+            self.el_schedule, state.elements, eps_e, t, dt, generator, idx
+        )
         return positions, elements
 
 
@@ -347,7 +359,7 @@ def run_sampler(
     state: SamplerState,
     denoise: DenoiseFn,
     steps: int,
-    generator: torch.Generator | None = None,
+    generator: RandomStream = None,
     callback: Callable[[int], object] | None = None,
 ) -> SamplerState:
     """Run the reverse process from ``state`` (usually drawn by :meth:`Sampler.prior`) to t = 0.
@@ -363,7 +375,9 @@ def run_sampler(
     steps
         Number of grid intervals (see :meth:`Sampler.time_grid`).
     generator
-        Torch generator on the state's device (None: the global one).
+        Torch generator on the state's device, or
+        :class:`~ase_amden.random_streams.SystemStreams` (one stream per structure), or None
+        (torch's global generator).
     callback
         Called with 1 after each step (e.g. ``tqdm.update``).
 
@@ -385,7 +399,7 @@ def run_sampler(
     for i, (t, t_next) in enumerate(zip(grid[:-1], grid[1:], strict=True)):
         if fixed is not None:
             state = dataclasses.replace(
-                state, elements=sampler.noised_known_elements(fixed, t, generator)
+                state, elements=sampler.noised_known_elements(fixed, t, generator, state.system_idx)
             )
         positions, elements = sampler.step(state, t, t_next, denoise, generator)
         if fixed is not None:

@@ -1,4 +1,4 @@
-"""Noise schedules of the forward process and their SDE coefficients (SPEC section 3).
+"""Noise schedules of the forward process and their SDE coefficients (AMDEN eq. 3-7).
 
 Both channels follow ``x_t = alpha(t) x_0 + sigma(t) eps`` with ``eps ~ N(0, I)``. The
 matching forward SDE is ``dx = f(t) x dt + g(t) dW`` with ``f = d log(alpha)/dt`` and

@@ -1,4 +1,4 @@
-"""Shortcut sampler: few deterministic steps of a model that knows its step size (SPEC 5).
+"""Shortcut sampler: few deterministic steps of a model that knows its step size (AMShortcut).
 
 A shortcut model takes the step size ``d`` as an input and moves a sample by
 ``x_{t-d} = x_t - d u(x_t, t, d)``, trained so that two steps of size ``d`` equal one of
@@ -13,6 +13,7 @@ from torch import Tensor
 from ase_amden.diffusion.flow import flow_noised_elements
 from ase_amden.diffusion.samplers import Sampler, ddim_update, register_sampler
 from ase_amden.diffusion.schedules import NoiseSchedule
+from ase_amden.random_streams import RandomStream
 
 __all__ = ["ShortcutSampler"]
 
@@ -27,7 +28,7 @@ class ShortcutSampler(Sampler):
     the network once with ``step_size = d = t - t'``. How ``u`` comes from the network
     output is that of the shortcut loss (:func:`ase_amden.training.shortcut_loss`):
 
-    * ``objective="eps"``: the probability-flow / DDIM update of SPEC section 3 with the
+    * ``objective="eps"``: the probability-flow / DDIM update (AMDEN eq. 6-7 as an ODE) with the
       predicted noise, ``X' = X - sigma_x_max d eps_X`` and
       ``E' = alpha_e(t') E0 + sigma_e(t') eps_E``, ``E0 = (E - sigma_e(t) eps_E) / alpha_e(t)``;
     * ``objective="flow"``: ``u = -v``, i.e. ``x' = x + d v`` (flow time ``s = 1 - t``).
@@ -88,14 +89,15 @@ class ShortcutSampler(Sampler):
         return super().incompatibility(card)
 
     def noised_known_elements(
-        self, elements: Tensor, t: float, generator: torch.Generator | None
+        self, elements: Tensor, t: float, generator: RandomStream,
+        system_idx: Tensor | None = None,
     ) -> Tensor:
         """Put a fixed element channel where the model expects it at ``t``."""
         if self.objective == "flow":
             return flow_noised_elements(
-                elements, t, float(self.el_schedule.sigma(1.0)), generator
+                elements, t, float(self.el_schedule.sigma(1.0)), generator, system_idx
             )
-        return super().noised_known_elements(elements, t, generator)
+        return super().noised_known_elements(elements, t, generator, system_idx)
 
     def step(self, state, t, t_next, denoise, generator):
         """One shortcut step of size ``d = t - t_next``."""

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 from ase import Atoms, units
+from ase.md.logger import MDLogger
 from ase.md.md import MolecularDynamics
 
 from ase_amden.dynamics.hmc_kernel import hmc_step
@@ -26,9 +27,14 @@ class HMC(MolecularDynamics):
 
     Works with any ASE calculator, including
     :class:`ase_amden.calculators.NoiseEnergyCalculator` (use ``kT=1`` there, its
-    energy is in noise-energy units treated as eV). Logging, observers and
-    trajectories work as for every ASE dynamics (``logfile=``, ``trajectory=``,
-    :meth:`attach`). Constraints are not supported.
+    energy is in noise-energy units treated as eV). Observers and trajectories work as
+    for every ASE dynamics (``trajectory=``, :meth:`attach`); after each iteration
+    ``atoms.info`` holds ``hmc_acceptance`` (the acceptance rate so far) and
+    ``hmc_iterations``, which trajectories keep. The log (``logfile=``,
+    :class:`HMCLogger`) has one line per logged iteration, written after it (the state
+    before the first has no momenta, so no temperature), with the simulated time
+    ``iterations x n_leapfrog x timestep`` and the acceptance rate. Constraints are not
+    supported.
 
     Parameters
     ----------
@@ -97,7 +103,15 @@ class HMC(MolecularDynamics):
         self.generator = torch_generator(rng)
         self.n_proposed = 0
         self.n_accepted = 0
+        logfile = kwargs.pop("logfile", None)
+        loginterval = kwargs.get("loginterval", 1)
         MolecularDynamics.__init__(self, atoms, timestep, **kwargs)
+        if logfile:
+            self.attach(self.closelater(HMCLogger(self, atoms, logfile)), loginterval)
+
+    def get_time(self) -> float:
+        """Simulated time, ASE units: ``n_leapfrog`` timesteps per iteration."""
+        return self.nsteps * self.n_leapfrog * self.dt
 
     @property
     def temperature_K(self) -> float:
@@ -147,3 +161,35 @@ class HMC(MolecularDynamics):
         atoms.set_momenta(result.momenta.numpy(), apply_constraint=False)
         self.n_proposed += 1
         self.n_accepted += accepted
+        atoms.info["hmc_acceptance"] = self.acceptance_rate
+        atoms.info["hmc_iterations"] = self.n_proposed
+
+
+class HMCLogger(MDLogger):
+    """Log of an :class:`HMC` run: time, iteration, energies, temperature, acceptance rate.
+
+    One line per call after an iteration; the call before the first iteration writes nothing
+    (the momenta are drawn inside the iteration, so the initial state has no temperature).
+    Time is in ps, ``iterations x n_leapfrog x timestep``; T is the kinetic temperature of
+    the momenta after the accept/reject step.
+    """
+
+    def __init__(self, dyn: HMC, atoms: Atoms, logfile, mode: str = "a"):
+        MDLogger.__init__(self, dyn, atoms, logfile, header=False, mode=mode)
+        self.hmc = dyn
+        self.logfile.write(f"{'Time[ps]':<10}{'Iter':>8} {'Etot[eV]':>12} {'Epot[eV]':>12} "
+                           f"{'Ekin[eV]':>12} {'T[K]':>8} {'Acc':>6}\n")
+
+    def __call__(self) -> None:
+        """Write the line of the current iteration (nothing before the first)."""
+        dyn = self.hmc
+        if dyn.nsteps == 0:
+            return
+        epot = self.atoms.get_potential_energy()
+        ekin = self.atoms.get_kinetic_energy()
+        self.logfile.write(
+            f"{dyn.get_time() / (1000 * units.fs):<10.4f}{dyn.nsteps:>8d} {epot + ekin:>12.4f} "
+            f"{epot:>12.4f} {ekin:>12.4f} {self.atoms.get_temperature():>8.1f} "
+            f"{dyn.acceptance_rate:>6.3f}\n"
+        )
+        self.logfile.flush()

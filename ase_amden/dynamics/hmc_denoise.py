@@ -1,4 +1,4 @@
-"""Batched HMC on the noise energy of an energy-based denoiser (HMC denoising, SPEC section 4)."""
+"""Batched HMC on the noise energy of an energy-based denoiser (HMC denoising, AMDEN eq. 18-24)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch
 
 from ase_amden.dynamics.hmc_kernel import HMCStepResult, hmc_step
 from ase_amden.models.geometry import wrap_positions
+from ase_amden.random_streams import RandomStream, SystemStreams
 
 
 def hmc_denoise_step(
@@ -22,7 +23,7 @@ def hmc_denoise_step(
     n_leapfrog: int = 15,
     properties: torch.Tensor | None = None,
     property_mask: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
+    generator: RandomStream = None,
 ) -> HMCStepResult:
     r"""One HMC iteration on the positions of a batch of structures at fixed ``t``.
 
@@ -33,7 +34,7 @@ def hmc_denoise_step(
     accepted or rejected on its own. The returned positions are wrapped into their
     cells. Works under :func:`torch.no_grad` (gradients are enabled inside).
 
-    SPEC section 4 uses, before each denoising step with ``t <= 0.5``,
+    AMDEN uses, before each denoising step with ``t <= 0.5``,
     ``timestep = sigma_x(t) * dt0`` with ``dt0 = 0.4`` (Si, SiO2) or ``0.2``
     (multi-element glass) and ``n_leapfrog = 15``, e.g.
     ``timestep = PositionSchedule(card.sigma_x_max).sigma(t) * dt0``.
@@ -77,17 +78,25 @@ def hmc_denoise_step(
     """
     n_systems = cell.shape[0]
     random_null = getattr(getattr(model, "config", None), "null_embedding", "") == "random"
-    if random_null:
-        null_seed = int(torch.randint(2**62, (1,), generator=generator, device=positions.device))
+    if random_null:  # one null embedding per iteration: the same draw at every leapfrog step
+        if isinstance(generator, SystemStreams):
+            null_seeds = generator.draw_seeds()
+        else:
+            null_seed = int(torch.randint(2**62, (1,), generator=generator,
+                                          device=positions.device))
+
+    def null_draw() -> RandomStream:
+        if not random_null:
+            return None
+        if isinstance(generator, SystemStreams):
+            return SystemStreams(null_seeds, positions.device)
+        return torch.Generator(device=positions.device).manual_seed(null_seed)
 
     def energy_and_forces(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        null_draw = (
-            torch.Generator(device=positions.device).manual_seed(null_seed) if random_null else None
-        )
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
             energy = model.energy(
-                x, elements, cell, system_idx, t, properties, property_mask, generator=null_draw
+                x, elements, cell, system_idx, t, properties, property_mask, generator=null_draw()
             )
             (gradient,) = torch.autograd.grad(energy.sum(), x)
         return energy.detach(), -gradient

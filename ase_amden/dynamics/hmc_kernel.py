@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ase_amden.random_streams import RandomStream, rand, randn
+
 #: ``energy_and_forces(positions) -> (energy, forces)``: positions ``(N, 3)``,
 #: energy ``(B,)`` (one value per system), forces ``(N, 3)`` = minus the gradient.
 EnergyAndForces = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -90,7 +92,7 @@ def hmc_step(
     n_leapfrog: int = 15,
     system_idx: torch.Tensor | None = None,
     n_systems: int | None = None,
-    generator: torch.Generator | None = None,
+    generator: RandomStream = None,
     energy: torch.Tensor | None = None,
     forces: torch.Tensor | None = None,
 ) -> HMCStepResult:
@@ -162,7 +164,8 @@ def hmc_step(
     energy = energy.detach()
     forces = forces.detach()
 
-    noise = torch.randn(positions.shape, generator=generator, dtype=positions.dtype, device=device)
+    like = {"dtype": positions.dtype, "device": device}
+    noise = randn(positions.shape, generator, rows=system_idx, **like)
     momenta = noise * torch.sqrt(masses * kT[system_idx])[:, None]
     h_old = energy + _kinetic_energy(momenta, masses, system_idx, n_systems)
 
@@ -176,7 +179,7 @@ def hmc_step(
     h_new = e + _kinetic_energy(p, masses, system_idx, n_systems)
 
     delta_h = h_new - h_old
-    uniform = torch.rand(n_systems, generator=generator, dtype=positions.dtype, device=device)
+    uniform = rand((n_systems,), generator, **like)
     log_u = torch.log(uniform)
     accepted = log_u < -delta_h / kT  # NaN in delta_h compares False: rejected
     keep = accepted[system_idx, None]

@@ -47,7 +47,7 @@ class ModelCard:
         Per property, ``[min, max]`` of the training values on the network's scale
         (after ``log10``); a target outside it is an extrapolation and warns.
     sigma_x_max
-        Largest position noise, Å (SPEC section 3).
+        Largest position noise, Å (AMDEN eq. 3-5).
     sigma_e_max
         Largest element noise (dimensionless).
     t_min, t_max
@@ -57,7 +57,7 @@ class ModelCard:
         ``energy``) or ``"flow"`` (velocity prediction: flow sampler); a
         ``shortcut`` model of either objective also takes the shortcut sampler.
     energy
-        True for the energy-based variant (SPEC section 4).
+        True for the energy-based variant (AMDEN eq. 18-24).
     shortcut
         True when trained with the shortcut loss (step-size input).
     sampling
@@ -74,6 +74,9 @@ class ModelCard:
         Training hyperparameters and history (free-form).
     package_version
         ``ase_amden.__version__`` that wrote the checkpoint.
+    quality
+        Measured quality, ``{metric: value}`` (e.g. ``{"rdf_rmsd": 0.35}``), shown by
+        ``ase-amden models``; empty when not measured.
 
     """
 
@@ -99,6 +102,7 @@ class ModelCard:
     data_hash: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     package_version: str = ""
+    quality: dict[str, Any] = field(default_factory=dict)
     format: int = CHECKPOINT_FORMAT
 
     @property

@@ -45,7 +45,7 @@ class DenoiserConfig:
     shortcut
         The network takes the shortcut step size ``d`` as an input.
     energy
-        Energy-based variant (SPEC section 4): the noise is the gradient of
+        Energy-based variant (AMDEN eq. 18-24): the noise is the gradient of
         a scalar noise energy.
     sigma_x_max
         Largest position noise, Å; the energy variant needs
@@ -283,7 +283,7 @@ class Denoiser(nn.Module):
         *,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Noise energy ``E_hat`` per structure (energy models only; SPEC section 4).
+        """Noise energy ``E_hat`` per structure (energy models only; AMDEN eq. 18-24).
 
         Arguments are those of :meth:`forward`. ``E_hat`` is in units of kT
         (kT = 1), and ``-grad_X E_hat`` is the position score, Å^-1. It is

@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ase_amden.errors import unknown_name
+from ase_amden.random_streams import RandomStream, randn
 
 #: Null-embedding modes of :class:`PropertyEmbedding`.
 NULL_EMBEDDINGS = ("learned", "random")
@@ -146,7 +147,7 @@ class PropertyEmbedding(nn.Module):
         self,
         values: torch.Tensor,
         mask: torch.Tensor,
-        generator: torch.Generator | None = None,
+        generator: RandomStream = None,
     ) -> torch.Tensor:
         """Embeddings of a batch of property vectors.
 
@@ -182,7 +183,6 @@ class PropertyEmbedding(nn.Module):
         if self.null_embedding == "learned":
             null = self.null.expand_as(embedded)
         else:
-            null = torch.randn(
-                embedded.shape, generator=generator, dtype=embedded.dtype, device=embedded.device
-            )
+            null = randn(embedded.shape, generator, dtype=embedded.dtype,
+                         device=embedded.device)
         return torch.where(mask, embedded, null).flatten(start_dim=1)

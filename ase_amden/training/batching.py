@@ -60,7 +60,7 @@ class Batch:
         return int(self.cell.shape[0])
 
     def with_ghosts(self, rho_max: float | None, generator: torch.Generator) -> Batch:
-        """Add ghost atoms up to ``floor(rho_max V)`` nodes per structure (SPEC section 2).
+        """Add ghost atoms up to ``floor(rho_max V)`` nodes per structure (AMDEN, ghost atoms).
 
         Ghosts sit at uniform random positions and carry the last (ghost) class; see
         :func:`ase_amden.diffusion.add_ghosts`. ``rho_max=None`` returns the batch as is.

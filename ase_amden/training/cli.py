@@ -67,7 +67,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="positions-only model: the composition is always given by the "
                         "user (no element noise, no ghosts)")
     parser.add_argument("--sigma-x-max", type=float, default=1.5,
-                        help="largest position noise, Å (SPEC: 1.5; 1.7 for multi-element "
+                        help="largest position noise, Å (AMDEN: 1.5; 1.7 for multi-element "
                         "glass)")
     parser.add_argument("--ghosts", action="store_true",
                         help="train with ghost atoms (density control at generation)")

@@ -28,7 +28,7 @@ from ase_amden.training.batching import Batch
 #: Weight lambda of the element term, AMDEN (17).
 ELEMENT_WEIGHT = 0.5
 
-#: Step sizes d of the shortcut loss (SPEC section 5): 1/128, 1/64, ..., 1/2.
+#: Step sizes d of the shortcut loss (AMShortcut): 1/128, 1/64, ..., 1/2.
 SHORTCUT_STEP_SIZES = tuple(2.0**-k for k in range(7, 0, -1))
 
 
@@ -240,7 +240,7 @@ def flow_matching_loss(
     generator: torch.Generator,
     p_drop: float = 0.1,
 ) -> LossTerms:
-    """Flow-matching loss (SPEC section 3, ``flow``; AMShortcut's material ODE).
+    """Flow-matching loss (``flow``; AMShortcut's material ODE).
 
     With flow time ``s = 1 - t`` (``s = 0`` noise, ``s = 1`` data), noise
     ``X_0`` uniform in the cell and ``E_0 ~ N(0, sigma_e_max^2)``:
@@ -261,7 +261,7 @@ def _shortcut_velocity(
 ) -> tuple[Tensor, Tensor]:
     """Velocity ``u`` such that one step of size ``d`` is ``x_{t-d} = x_t - d u``.
 
-    ``eps`` models: the deterministic (probability-flow / DDIM) update of SPEC section 3,
+    ``eps`` models: the deterministic (probability-flow / DDIM) update (AMDEN eq. 6-7 as an ODE),
     ``u_X = sigma_x_max eps_X`` and ``u_E = (E_t - E_{t-d}) / d`` with the DDIM map
     (end time clipped at 0). ``flow`` models: ``u = -v``.
     """
@@ -283,7 +283,7 @@ def shortcut_loss(
     generator: torch.Generator,
     p_drop: float = 0.1,
 ) -> LossTerms:
-    """Shortcut self-consistency loss (SPEC section 5, AMShortcut).
+    """Shortcut self-consistency loss (AMShortcut).
 
     Per structure ``d`` is drawn from :data:`SHORTCUT_STEP_SIZES` and
     ``t ~ U(min(2d, t_max), t_max)``; then, without gradient,

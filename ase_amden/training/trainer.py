@@ -100,10 +100,10 @@ class TrainConfig:
     rho_margin
         Safety factor on ``rho_max``.
     energy
-        Energy-based variant (SPEC section 4; double backward, slower).
+        Energy-based variant (AMDEN eq. 18-24; double backward, slower).
     fixed_composition
         Positions-only model: the element channel is never noised and has no loss;
-        generation always takes the composition from the user (SPEC section 2).
+        generation always takes the composition from the user (AMDEN, ghost atoms).
     objective
         ``"eps"`` (noise prediction) or ``"flow"`` (flow matching, velocity prediction).
     shortcut
@@ -499,14 +499,18 @@ class Trainer:
             epoch_losses.append(loss)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", epoch=epoch)
-            if log is not None and (done % cfg.log_every == 0 or done == total):
+            epoch_end = done % steps_per_epoch == 0 or done == total
+            val_loss = ""
+            if epoch_end:
+                self._end_epoch(ctx, model, ema, device, epoch, epoch_losses, done)
+                epoch_losses = []
+                if self.validation and ctx.is_main:
+                    val_loss = self.history[-1]["val_loss"]
+            if log is not None and (done % cfg.log_every == 0 or done == total or val_loss != ""):
                 log.write(step=done, epoch=epoch, loss=loss,
                           loss_positions=float(terms.positions),
                           loss_elements=float(terms.elements), lr=lr,
-                          elapsed_s=time.perf_counter() - clock)
-            if done % steps_per_epoch == 0 or done == total:
-                self._end_epoch(ctx, model, ema, device, epoch, epoch_losses, done)
-                epoch_losses = []
+                          elapsed_s=time.perf_counter() - clock, val_loss=val_loss)
             if ctx.is_main and (done % cfg.checkpoint_every == 0 or done == total):
                 self._save(path, model, optimizer, ema, done, done // steps_per_epoch)
         bar.close()
@@ -593,15 +597,20 @@ class Trainer:
 class _CsvLog:
     """Append-only CSV of training metrics."""
 
-    columns = ("step", "epoch", "loss", "loss_positions", "loss_elements", "lr", "elapsed_s")
+    columns = ("step", "epoch", "loss", "loss_positions", "loss_elements", "lr", "elapsed_s",
+               "val_loss")
 
     def __init__(self, path: Path):
         self.path = path
 
     def write(self, **row: float) -> None:
         new = not self.path.exists()
+        columns = self.columns
+        if not new:  # a log begun by an older version keeps its columns
+            with open(self.path, newline="") as handle:
+                columns = next(csv.reader(handle), None) or self.columns
         with open(self.path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.columns)
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
             writer.writerow(row)
@@ -641,7 +650,9 @@ def train(
     verbose
         Show a progress bar.
     validation
-        Held-out structures for a per-epoch validation loss.
+        Held-out structures for a per-epoch validation loss (``val_loss`` in ``log.csv``
+        and the card's history); default: the dataset's held-out (``"test"``) split, none
+        for a list of Atoms.
 
     Returns
     -------
@@ -651,6 +662,8 @@ def train(
 
     """
     structures, names, units = _training_structures(dataset_or_atoms)
+    if validation is None and hasattr(dataset_or_atoms, "subset"):
+        validation = dataset_or_atoms.subset("test")
     if config.property_names is None and names:
         config = replace(config, property_names=names)
     trainer = Trainer(structures, config, card_name, validation=validation,

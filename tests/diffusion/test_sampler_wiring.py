@@ -64,7 +64,8 @@ def test_sampler_options_reach_the_sampler_and_atoms_info():
     gen = tiny_generator("energy")
     atoms = gen.generate(cell=6.0, n_atoms=4, sampler="hmc", steps=2, seed=1, progress=False,
                          sampler_options={"dt0": 0.2, "n_leapfrog": 2, "t_max": 1.0})[0]
-    assert atoms.info["sampler_options"] == {"dt0": 0.2, "n_leapfrog": 2, "t_max": 1.0}
+    assert {k: v for k, v in atoms.info.items() if k.startswith("sampler_option_")} == {
+        "sampler_option_dt0": 0.2, "sampler_option_n_leapfrog": 2, "sampler_option_t_max": 1.0}
     assert atoms.info["hmc_iterations"] == 3  # t_max = 1: before each step (0.99, 0.5, 0.01)
     with pytest.raises(UnknownNameError, match=r"unknown option\(s\) \['dt'\].*dt0"):
         gen.generate(cell=6.0, n_atoms=4, sampler="hmc", steps=2, sampler_options={"dt": 0.2})

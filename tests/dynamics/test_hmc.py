@@ -95,7 +95,7 @@ def test_logging_observers_and_trajectory(harmonic_atoms, tmp_path):
     dyn.run(6)
     dyn.close()
     assert calls == list(range(7))
-    assert len(log.read_text().splitlines()) == 1 + 7  # header + initial state + 6 steps
+    assert len(log.read_text().splitlines()) == 1 + 6  # header + one line per iteration
     assert len(second_log.read_text().splitlines()) == 1 + 4
     with Trajectory(str(traj)) as frames:
         assert len(frames) == 7

@@ -131,11 +131,13 @@ def test_the_card_names_the_default_sampler_and_the_caller_overrides_it(gen):
     try:
         atoms = gen.generate(1, steps=None, seed=0, progress=False)[0]
         assert atoms.info["sampler"] == "langevin" and atoms.info["steps"] == 5
-        assert atoms.info["sampler_options"] == {"extra_noise": 0.5}
+        assert atoms.info["sampler_option_extra_noise"] == 0.5
+        assert "sampler_option_quiet_fraction" not in atoms.info
         mine = gen.generate(1, sampler="langevin", steps=3, sampler_options={"quiet_fraction": 0.5},
                             seed=0, progress=False)[0]
         assert mine.info["steps"] == 3
-        assert mine.info["sampler_options"] == {"extra_noise": 0.5, "quiet_fraction": 0.5}
+        assert mine.info["sampler_option_extra_noise"] == 0.5
+        assert mine.info["sampler_option_quiet_fraction"] == 0.5
         other = gen.generate(1, sampler="sde", steps=2, seed=0, progress=False)[0]
         assert other.info["sampler"] == "sde" and "sampler_options" not in other.info
     finally:
