@@ -31,6 +31,18 @@ class SamplingError(AmdenError, RuntimeError):
     """Generation failed, e.g. NaN appeared at some diffusion step."""
 
 
+class InvalidArgumentError(AmdenError, ValueError):
+    """An argument out of its valid range or of the wrong kind (a count of 0, a NaN cutoff)."""
+
+
+class ResourceError(AmdenError, MemoryError):
+    """A request that would need more memory than the machine has; nothing was allocated."""
+
+
+class StructureCheckError(AmdenError, RuntimeError):
+    """A generated structure failed a strict check (atoms too close, none, wrong composition)."""
+
+
 def unknown_name(kind: str, name: str, valid) -> UnknownNameError:
     """Build an :class:`UnknownNameError` that lists the valid choices.
 
