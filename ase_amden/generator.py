@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,15 @@ from ase.formula import Formula
 from torch import nn
 from tqdm.auto import tqdm
 
+from ase_amden.checks import CHECK_MODES, check_number_density, check_structures
+from ase_amden.devices import check_device
 from ase_amden.diffusion.ghosts import node_count
 from ase_amden.diffusion.guidance import GuidedDenoiser
 from ase_amden.diffusion.rng import RandomLike, seed_from, torch_generator
 from ase_amden.diffusion.samplers import SAMPLERS, Sampler, SamplerState, run_sampler
 from ase_amden.errors import AmdenError, InvalidStructureError, UnknownNameError, unknown_name
 from ase_amden.models.card import ModelCard
+from ase_amden.resources import check_graph_memory
 from ase_amden.training.batching import AMU_PER_A3_TO_G_PER_CM3
 
 __all__ = ["DEFAULT_MODEL", "PRETRAINED_DIR", "AmorphousGenerator"]
@@ -44,9 +48,7 @@ _MIN_VOLUME = 1e-6
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return check_device(device)
 
 
 def _parse_cell(cell: CellLike) -> np.ndarray:
@@ -86,7 +88,13 @@ def _parse_cell(cell: CellLike) -> np.ndarray:
 def _composition_symbols(composition: CompositionLike, n_atoms: int | None) -> list[str]:
     """Symbols, one per atom, of a composition given as counts, formula or list."""
     if isinstance(composition, str):
-        counts = Formula(composition).count()
+        try:
+            counts = Formula(composition).count()
+        except ValueError as error:
+            raise AmdenError(
+                f"composition {composition!r} is not a chemical formula ({error}); write e.g. "
+                "'Si64O128' or 'SiO2'"
+            ) from None
         unit = sum(counts.values())
         if n_atoms is not None:
             if unit == 0 or n_atoms % unit:
@@ -207,6 +215,7 @@ class AmorphousGenerator:
         batch_size: int | None = None,
         seed: RandomLike = None,
         progress: bool = True,
+        check: str = "warn",
     ) -> list[Atoms]:
         """Generate ``count`` structures.
 
@@ -261,6 +270,12 @@ class AmorphousGenerator:
             and reproduces the structures (on the same device and batch size).
         progress
             Show a progress bar over the steps.
+        check
+            Checks of the generated structures (:mod:`ase_amden.checks`: closest pairs
+            against the training data, empty structures, composition, network output):
+            ``"warn"`` warns and records ``check_warnings`` and ``check_min_distance`` in
+            ``atoms.info``; ``"strict"`` raises :class:`~ase_amden.errors.StructureCheckError`
+            instead; ``"off"`` skips them.
 
         Returns
         -------
@@ -285,6 +300,9 @@ class AmorphousGenerator:
             raise AmdenError(f"guidance must be a finite number >= 0, got {guidance}")
         if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
             raise AmdenError(f"batch_size must be a positive integer or None, got {batch_size}")
+        if check not in CHECK_MODES:
+            raise AmdenError(f"check must be one of {CHECK_MODES}, got {check!r}")
+        guidance = self._applied_guidance(guidance, targets)
         sampler, steps, sampler_options = self._sampling(sampler, steps, sampler_options)
         sampler_obj = self._make_sampler(sampler, sampler_options)
         if steps is None:
@@ -301,6 +319,7 @@ class AmorphousGenerator:
             composition, density = self._fixed_composition_defaults(
                 cell, n_atoms, density, composition, targets)
         cell_array, n_nodes, fixed = self._layout(cell, n_atoms, density, composition)
+        self._check_memory(cell_array, n_nodes, min(batch_size or count, count))
 
         seed_int = seed_from(seed)
         generator = torch_generator(seed_int, self.device)
@@ -340,7 +359,9 @@ class AmorphousGenerator:
                 )
                 state = run_sampler(sampler_obj, state, denoise, steps, generator, bar.update)
                 structures.extend(self.to_atoms(state, info))
-        return structures
+        symbols = None if fixed is None else [card.elements[k] for k in fixed]
+        return check_structures(structures, card.elements, card.training, mode=check,
+                                symbols=symbols, largest_output=denoise.largest_output)
 
     def to_atoms(self, state: SamplerState, info: Mapping[str, Any] | None = None) -> list[Atoms]:
         """Turn a finished sampler state into ``ase.Atoms``, one per structure.
@@ -411,7 +432,7 @@ class AmorphousGenerator:
             )
         try:
             return cls.from_card(card, **options)
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise AmdenError(f"invalid option of sampler {name!r}: {error}") from None
 
     def _normalised_targets(self, targets: Mapping[str, float] | None):
@@ -430,7 +451,28 @@ class AmorphousGenerator:
             return None, None
         return properties.expand(n_systems, -1), mask.expand(n_systems, -1)
 
+    def _applied_guidance(self, guidance: float, targets: Mapping[str, float] | None) -> float:
+        """The guidance weight that will act: an error without properties, 0 without targets."""
+        if guidance > 0 and not self.card.property_names:
+            raise AmdenError(
+                f"guidance={guidance:g} needs a conditional model, but model {self.card.name!r} "
+                "was trained without properties; use guidance=0"
+            )
+        if guidance > 0 and not targets:
+            warnings.warn(f"guidance={guidance:g} is ignored without targets (it steers towards "
+                          "target properties); give targets= or drop it", UserWarning,
+                          stacklevel=3)
+            return 0.0
+        return guidance
+
+    def _check_memory(self, cell_array: np.ndarray, n_nodes: int, n_systems: int) -> None:
+        config = self.card.model_config
+        check_graph_memory(n_systems, n_nodes, abs(np.linalg.det(cell_array)),
+                           float(config.get("cutoff", 6.5)), int(config.get("hidden", 128)),
+                           self.device, torch.finfo(self.dtype).bits // 8)
+
     def _check_density(self, density: float, what: str) -> None:
+        check_number_density(density, what)
         rho_max = self.card.rho_max
         if rho_max is not None and density > rho_max * (1 + 1e-9):
             raise AmdenError(
@@ -487,6 +529,10 @@ class AmorphousGenerator:
             fixed = np.array([card.elements.index(s) for s in symbols])
             n_atoms = len(symbols)
         ghosts = card.rho_max is not None and fixed is None
+        if ghosts and n_atoms is not None and cell is None:
+            warnings.warn(f"model {card.name!r} uses ghost atoms and decides the number of atoms "
+                          f"itself: n_atoms={n_atoms} only sizes the cell", UserWarning,
+                          stacklevel=4)
 
         if cell is not None:
             cell_array = _parse_cell(cell)
