@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -70,3 +71,34 @@ def as_images(images: Images, *, periodic: bool = True, what: str = "structure")
                     "atoms.set_cell(cell) (rows are lattice vectors, Å)"
                 )
     return items
+
+
+def read_structures(path: str | os.PathLike) -> list[Atoms]:
+    """Every structure of a file ase.io reads, as a list.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    InvalidStructureError
+        If ase.io cannot read it (unknown format, garbage, truncated) or it holds none;
+        the message names the file.
+
+    """
+    from ase.io import read
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        images = read(path, index=":")
+    except Exception as error:  # ase.io readers raise many kinds on bad input
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise InvalidStructureError(
+            f"cannot read structures from {path!r} ({type(error).__name__}: {reason}); give a "
+            "file ase.io reads (extxyz, traj, POSCAR, cif, ...) or an ase_amden .h5 dataset"
+        ) from None
+    images = images if isinstance(images, list) else [images]
+    if not images:
+        raise InvalidStructureError(f"{path!r} holds no structures")
+    return images
