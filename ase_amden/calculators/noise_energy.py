@@ -12,7 +12,12 @@ import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
-from ase_amden.errors import CheckpointError, InvalidStructureError, UnknownNameError
+from ase_amden.errors import (
+    CheckpointError,
+    InvalidStructureError,
+    SamplingError,
+    UnknownNameError,
+)
 from ase_amden.models.card import ModelCard
 
 
@@ -204,6 +209,11 @@ class NoiseEnergyCalculator(Calculator):
             )
             (gradient,) = torch.autograd.grad(energy.sum(), positions)
         value = float(energy.detach()[0])
+        if not (np.isfinite(value) and bool(torch.isfinite(gradient).all())):
+            raise SamplingError(
+                f"the noise energy or its forces are not finite (energy {value}) at t={t}; "
+                "check the positions for overlapping atoms, or use a larger t"
+            )
         self.results["energy"] = value
         self.results["free_energy"] = value
         self.results["forces"] = -gradient.detach().cpu().numpy().astype(np.float64)
