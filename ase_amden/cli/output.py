@@ -23,6 +23,8 @@ def _format(path: Path, format: str | None) -> str:
         try:
             format = filetype(str(path), read=False)
         except (UnknownFileTypeError, KeyError):
+            format = None
+        if format not in ioformats:
             hint = (" (a LAMMPS data file: add --format lammps-data)"
                     if path.suffix.lower() in (".lmp", ".data") or "data" in path.name else "")
             raise InvalidArgumentError(
