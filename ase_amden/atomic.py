@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from glob import escape as glob_escape
@@ -28,8 +29,9 @@ def atomic_write(path: str | os.PathLike, *, backup: str | os.PathLike | None = 
     ``keep_suffix`` it ends in ``.tmp<suffix of path>`` instead, for writers that
     choose the format from the extension (ASE databases).
 
-    With ``backup``, an existing ``path`` is first moved there (the previous version
-    survives, e.g. ``last.pt.bak``).
+    With ``backup``, an existing ``path`` is first hard-linked (or copied) there, so the
+    previous version survives (e.g. ``last.pt.bak``) and ``path`` itself never goes
+    missing.
 
     Examples
     --------
@@ -57,12 +59,20 @@ def atomic_write(path: str | os.PathLike, *, backup: str | os.PathLike | None = 
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         if backup is not None and path.exists():
-            os.replace(path, backup)
+            _keep_copy(path, Path(backup))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _keep_copy(path: Path, backup: Path) -> None:
+    backup.unlink(missing_ok=True)
+    try:
+        os.link(path, backup)
+    except OSError:  # file systems without hard links
+        shutil.copy2(path, backup)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -88,9 +98,7 @@ def remove_stale_tmp(path: str | os.PathLike) -> list[Path]:
     removed = []
     if not path.parent.is_dir():
         return removed
-    for tmp in path.parent.glob(f"{glob_escape(prefix)}*.tmp*"):
-        if not tmp.name.endswith((".tmp", ".tmp" + path.suffix)):
-            continue
+    for tmp in path.parent.glob(f"{glob_escape(prefix)}*.tmp*"):  # with writers' side files
         pid_text = tmp.name[len(prefix):].split(".", 1)[0]
         if pid_text.isdigit() and _pid_alive(int(pid_text)):
             continue

@@ -44,6 +44,8 @@ TRAINING_DISTANCE_FACTOR = 0.75
 COVALENT_FACTOR = 0.6
 #: Closest pairs are searched up to this distance, Å.
 SEARCH_CUTOFF = 4.0
+#: Failing structures named in the one warning of :func:`check_structures`.
+_SHOWN = 3
 #: Largest plausible absolute network output (noise, velocity: order 1-10).
 MAX_NETWORK_OUTPUT = 1e3
 
@@ -217,7 +219,9 @@ def check_structures(
             "generated structures failed their checks: " + " | ".join(failures)
             + "; use more sampler steps, or check='warn' to keep them"
         )
-    for failure in failures:
-        warnings.warn(f"{failure} (more sampler steps usually help; "
-                      "atoms.info['check_warnings'] holds this)", UserWarning, stacklevel=3)
+    if failures:
+        shown = "; ".join(failures[:_SHOWN]) + ("; ..." if len(failures) > _SHOWN else "")
+        warnings.warn(f"{len(failures)} of {len(images)} structure(s) failed their checks: "
+                      f"{shown} (more sampler steps usually help; atoms.info['check_warnings'] "
+                      "holds each structure's problems)", UserWarning, stacklevel=3)
     return list(images)
