@@ -291,6 +291,10 @@ class AmorphousGenerator:
             For invalid arguments (the message says which and what is valid).
         SamplingError
             If NaN appears during sampling (the message names the step and time).
+        ResourceError
+            If a batch would not fit in the free memory of the device (nothing is allocated).
+        StructureCheckError
+            With ``check="strict"``, if a structure fails its checks.
 
         """
         card = self.card

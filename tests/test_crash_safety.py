@@ -19,15 +19,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ase import Atoms
 from ase.io import read, write
 
 from ase_amden.cli import main
 from ase_amden.data import AmorphousDataset
 from ase_amden.training import load_checkpoint, read_checkpoint
-from tests.training.conftest import random_structures
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def _random_structures(count: int, n_atoms: int = 6, length: float = 4.0) -> list[Atoms]:
+    rng = np.random.default_rng(0)
+    return [Atoms(numbers=rng.choice([8, 14], n_atoms), positions=rng.random((n_atoms, 3)) * length,
+                  cell=np.eye(3) * length, pbc=True) for _ in range(count)]
 
 
 def _kill_when(command: list[str], ready, timeout: float = 120.0) -> bool:
@@ -117,7 +123,7 @@ def _log(path: Path) -> list[dict[str, float]]:
 
 def test_kill_during_training_resumes_exactly(tmp_path):
     data = tmp_path / "data.extxyz"
-    write(data, random_structures(4))
+    write(data, _random_structures(4))
     out = tmp_path / "run"
     backup = out / "last.pt.bak"  # exists once two checkpoints were written
     command = [sys.executable, "-m", "ase_amden", *_train_argv(data, out)]
