@@ -227,7 +227,7 @@ WARNING_CASES = [
     ("n-atoms-on-ghost-model", lambda: _sio2(cell=None, n_atoms=30, check="off"),
      "uses ghost atoms.*n_atoms=30 only sizes the cell"),
     ("empty-structure", lambda: _sio2(cell=2.0), "no atoms"),
-    ("close-pairs", lambda: _si(), "Si-Si pair\\(s\\) closer than 1.33 Å"),
+    ("close-pairs", lambda: _si(), "Si-Si pair\\(s\\) closer than 1.63 Å"),
 ]
 
 

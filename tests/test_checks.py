@@ -102,3 +102,19 @@ def test_generate_warns_about_garbage_network_output():
     with pytest.raises(StructureCheckError, match="network output"):
         generator.generate(cell=8.0, n_atoms=8, steps=3, seed=0, progress=False,
                            check="strict")
+
+
+def test_shipped_models_carry_checksums_and_training_closest_pairs():
+    from ase_amden.generator import PRETRAINED_DIR
+    from ase_amden.training import read_checkpoint
+    from ase_amden.training.checkpoint import weights_checksum
+
+    for path in sorted(PRETRAINED_DIR.glob("*.pt")):
+        payload = read_checkpoint(path)
+        assert payload["checksum"] == weights_checksum(payload["model"])
+        card = payload["card"]
+        closest = card["training"]["min_distances"]
+        elements = sorted(card["elements"], key=lambda s: Atoms(s).numbers[0])
+        expected = {f"{a}-{b}" for i, a in enumerate(elements) for b in elements[i:]}
+        assert set(closest) == expected
+        assert all(1.0 < value < 2.5 for value in closest.values())  # Å, bonded neighbours
