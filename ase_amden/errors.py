@@ -35,6 +35,18 @@ class RefinementError(AmdenError, RuntimeError):
     """Refinement MD failed: LAMMPS stopped (e.g. lost atoms) or positions became NaN."""
 
 
+class InvalidArgumentError(AmdenError, ValueError):
+    """An argument out of its valid range or of the wrong kind (a count of 0, a NaN cutoff)."""
+
+
+class ResourceError(AmdenError, MemoryError):
+    """A request that would need more memory than the machine has; nothing was allocated."""
+
+
+class StructureCheckError(AmdenError, RuntimeError):
+    """A generated structure failed a strict check (atoms too close, none, wrong composition)."""
+
+
 def unknown_name(kind: str, name: str, valid) -> UnknownNameError:
     """Build an :class:`UnknownNameError` that lists the valid choices.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from tqdm.auto import tqdm
 
 from ase_amden.analysis.symmetry import flag_crystalline
 from ase_amden.catalog import ModelDetails, model_details, read_quality_table
+from ase_amden.checks import CHECK_MODES, check_number_density, check_structures
+from ase_amden.devices import check_device
 from ase_amden.diffusion.ghosts import node_count
 from ase_amden.diffusion.guidance import GuidedDenoiser
 from ase_amden.diffusion.rng import RandomLike, seed_from
@@ -32,6 +35,7 @@ from ase_amden.errors import AmdenError, InvalidStructureError, UnknownNameError
 from ase_amden.models.card import ModelCard
 from ase_amden.provenance import PROVENANCE_KEYS, parse_provenance, provenance, weights_hash
 from ase_amden.random_streams import SystemStreams
+from ase_amden.resources import check_graph_memory
 from ase_amden.training.batching import AMU_PER_A3_TO_G_PER_CM3
 
 __all__ = ["DEFAULT_MODEL", "PRETRAINED_DIR", "AmorphousGenerator"]
@@ -49,9 +53,7 @@ _MIN_VOLUME = 1e-6
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return check_device(device)
 
 
 def _parse_cell(cell: CellLike) -> np.ndarray:
@@ -91,7 +93,13 @@ def _parse_cell(cell: CellLike) -> np.ndarray:
 def _composition_symbols(composition: CompositionLike, n_atoms: int | None) -> list[str]:
     """Symbols, one per atom, of a composition given as counts, formula or list."""
     if isinstance(composition, str):
-        counts = Formula(composition).count()
+        try:
+            counts = Formula(composition).count()
+        except ValueError as error:
+            raise AmdenError(
+                f"composition {composition!r} is not a chemical formula ({error}); write e.g. "
+                "'Si64O128' or 'SiO2'"
+            ) from None
         unit = sum(counts.values())
         if n_atoms is not None:
             if unit == 0 or n_atoms % unit:
@@ -137,6 +145,8 @@ class _Plan:
     fixed: np.ndarray | None  # (n,) element classes of a fixed composition
     seed: int
     info: dict[str, Any]
+    check: str  # ase_amden.checks mode
+    symbols: list[str] | None  # the fixed composition, one symbol per atom
 
     @property
     def n_batches(self) -> int:
@@ -286,8 +296,9 @@ class AmorphousGenerator:
                  desc=f"{self.card.name} {plan.sampler_name}") as bar,
             torch.no_grad(),
         ):
-            state = self._sample(plan, indices, bar.update)
-        return self._check(self.to_atoms(state, plan.info, indices))[index - start]
+            state, largest_output = self._sample(plan, indices, bar.update)
+        structures = self.to_atoms(state, plan.info, indices)
+        return self._check(plan, structures, largest_output)[index - start]
 
     # ------------------------------------------------------------------ generation
 
@@ -307,6 +318,7 @@ class AmorphousGenerator:
         batch_size: int | None = None,
         seed: RandomLike = None,
         progress: bool = True,
+        check: str = "warn",
     ) -> list[Atoms]:
         """Generate ``count`` structures.
 
@@ -367,6 +379,12 @@ class AmorphousGenerator:
             ``(seed, i)`` (:mod:`ase_amden.random_streams`), whatever the count and batch size.
         progress
             Show a progress bar over the steps.
+        check
+            Checks of the generated structures (:mod:`ase_amden.checks`: closest pairs
+            against the training data, empty structures, composition, network output):
+            ``"warn"`` warns and records ``check_warnings`` and ``check_min_distance`` in
+            ``atoms.info``; ``"strict"`` raises :class:`~ase_amden.errors.StructureCheckError`
+            instead; ``"off"`` skips them.
 
         Returns
         -------
@@ -388,12 +406,16 @@ class AmorphousGenerator:
             For invalid arguments (the message says which and what is valid).
         SamplingError
             If NaN appears during sampling (the message names the step and time).
+        ResourceError
+            If a batch would not fit in the free memory of the device (nothing is allocated).
+        StructureCheckError
+            With ``check="strict"``, if a structure fails its checks.
 
         """
         plan = self._plan(
             count, cell=cell, n_atoms=n_atoms, density=density, composition=composition,
             targets=targets, sampler=sampler, steps=steps, sampler_options=sampler_options,
-            guidance=guidance, batch_size=batch_size, seed=seed,
+            guidance=guidance, batch_size=batch_size, seed=seed, check=check,
         )
         structures: list[Atoms] = []
         with (
@@ -403,14 +425,16 @@ class AmorphousGenerator:
         ):
             for start in range(0, plan.count, plan.batch_size):
                 indices = range(start, min(start + plan.batch_size, plan.count))
-                state = self._sample(plan, indices, bar.update)
-                structures.extend(self.to_atoms(state, plan.info, indices))
-        return self._check(structures)
+                state, largest_output = self._sample(plan, indices, bar.update)
+                structures.extend(
+                    self._check(plan, self.to_atoms(state, plan.info, indices), largest_output)
+                )
+        return structures
 
     # ------------------------------------------------------------------ stages
 
     def _plan(self, count, *, cell, n_atoms, density, composition, targets, sampler, steps,
-              sampler_options, guidance, batch_size, seed) -> _Plan:
+              sampler_options, guidance, batch_size, seed, check="warn") -> _Plan:
         """Validate a request and lay it out: sampler, steps, targets, cell, nodes, seed."""
         card = self.card
         if int(count) != count or count < 1:
@@ -419,6 +443,9 @@ class AmorphousGenerator:
             raise AmdenError(f"guidance must be a finite number >= 0, got {guidance}")
         if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
             raise AmdenError(f"batch_size must be a positive integer or None, got {batch_size}")
+        if check not in CHECK_MODES:
+            raise AmdenError(f"check must be one of {CHECK_MODES}, got {check!r}")
+        guidance = self._applied_guidance(guidance, targets)
         sampler, steps, sampler_options = self._sampling(sampler, steps, sampler_options)
         sampler_obj = self._make_sampler(sampler, sampler_options)
         if steps is None:
@@ -435,6 +462,7 @@ class AmorphousGenerator:
             composition, density = self._fixed_composition_defaults(
                 cell, n_atoms, density, composition, targets)
         cell_array, n_nodes, fixed = self._layout(cell, n_atoms, density, composition)
+        self._check_memory(cell_array, n_nodes, min(batch_size or count, count))
         seed_int = seed_from(seed)
         batch_size = int(min(batch_size or count, count))
         info = provenance(
@@ -447,12 +475,16 @@ class AmorphousGenerator:
             sampler_name=sampler, sampler=sampler_obj, steps=int(steps),
             properties=properties, mask=mask, guidance=float(guidance),
             cell=cell_array, n_nodes=n_nodes, fixed=fixed,
-            seed=seed_int, info=info,
+            seed=seed_int, info=info, check=check,
+            symbols=None if fixed is None else [card.elements[k] for k in fixed],
         )
 
     def _sample(self, plan: _Plan, indices: range,
-                callback: Callable[[int], object] | None = None) -> SamplerState:
-        """Run the plan's sampler for the structures ``indices`` (one batch) to t = 0."""
+                callback: Callable[[int], object] | None = None) -> tuple[SamplerState, float]:
+        """Run the plan's sampler for the structures ``indices`` (one batch) to t = 0.
+
+        Returns the final state and the largest absolute network output seen.
+        """
         generator = SystemStreams.for_structures(plan.seed, indices, self.device)
         random_null = self.card.model_config.get("null_embedding") == "random"
         denoise = GuidedDenoiser(
@@ -462,18 +494,22 @@ class AmorphousGenerator:
         state = self._initial_state(
             plan.sampler, plan.cell, plan.n_nodes, len(indices), plan.fixed, generator
         )
-        return run_sampler(plan.sampler, state, denoise, plan.steps, generator, callback)
+        state = run_sampler(plan.sampler, state, denoise, plan.steps, generator, callback)
+        return state, denoise.largest_output
 
-    @staticmethod
-    def _check(structures: list[Atoms]) -> list[Atoms]:
-        """Check the structures before they are returned: flag those that crystallized.
+    def _check(self, plan: _Plan, structures: list[Atoms], largest_output: float) -> list[Atoms]:
+        """Check one batch of structures before they are returned.
 
-        ``info["crystalline"]``, ``["space_group"]`` and ``["space_group_number"]`` come from
-        an spglib symmetry search at 0.1 Å (:func:`ase_amden.analysis.symmetry.symmetry`).
+        Flags those that crystallized (``info["crystalline"]``, ``["space_group"]``,
+        ``["space_group_number"]`` from an spglib search at 0.1 Å,
+        :func:`ase_amden.analysis.symmetry.symmetry`), then runs :mod:`ase_amden.checks`
+        in the plan's mode (closest pairs, composition, network output).
         """
         for atoms in structures:
             flag_crystalline(atoms)
-        return structures
+        return check_structures(structures, self.card.elements, self.card.training,
+                                mode=plan.check, symbols=plan.symbols,
+                                largest_output=largest_output)
 
     def to_atoms(self, state: SamplerState, info: Mapping[str, Any] | None = None,
                  indices: Sequence[int] | None = None) -> list[Atoms]:
@@ -547,7 +583,7 @@ class AmorphousGenerator:
             )
         try:
             return cls.from_card(card, **options)
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise AmdenError(f"invalid option of sampler {name!r}: {error}") from None
 
     def _normalised_targets(self, targets: Mapping[str, float] | None):
@@ -566,7 +602,28 @@ class AmorphousGenerator:
             return None, None
         return properties.expand(n_systems, -1), mask.expand(n_systems, -1)
 
+    def _applied_guidance(self, guidance: float, targets: Mapping[str, float] | None) -> float:
+        """The guidance weight that will act: an error without properties, 0 without targets."""
+        if guidance > 0 and not self.card.property_names:
+            raise AmdenError(
+                f"guidance={guidance:g} needs a conditional model, but model {self.card.name!r} "
+                "was trained without properties; use guidance=0"
+            )
+        if guidance > 0 and not targets:
+            warnings.warn(f"guidance={guidance:g} is ignored without targets (it steers towards "
+                          "target properties); give targets= or drop it", UserWarning,
+                          stacklevel=3)
+            return 0.0
+        return guidance
+
+    def _check_memory(self, cell_array: np.ndarray, n_nodes: int, n_systems: int) -> None:
+        config = self.card.model_config
+        check_graph_memory(n_systems, n_nodes, abs(np.linalg.det(cell_array)),
+                           float(config.get("cutoff", 6.5)), int(config.get("hidden", 128)),
+                           self.device, torch.finfo(self.dtype).bits // 8)
+
     def _check_density(self, density: float, what: str) -> None:
+        check_number_density(density, what)
         rho_max = self.card.rho_max
         if rho_max is not None and density > rho_max * (1 + 1e-9):
             raise AmdenError(
@@ -623,6 +680,10 @@ class AmorphousGenerator:
             fixed = np.array([card.elements.index(s) for s in symbols])
             n_atoms = len(symbols)
         ghosts = card.rho_max is not None and fixed is None
+        if ghosts and n_atoms is not None and cell is None:
+            warnings.warn(f"model {card.name!r} uses ghost atoms and decides the number of atoms "
+                          f"itself: n_atoms={n_atoms} only sizes the cell", UserWarning,
+                          stacklevel=4)
 
         if cell is not None:
             cell_array = _parse_cell(cell)

@@ -21,7 +21,7 @@ from torch import nn
 from ase_amden.errors import AmdenError
 
 __all__ = [
-    "PROVENANCE_KEYS", "parse_provenance", "provenance", "read_structures", "weights_hash",
+    "PROVENANCE_KEYS", "parse_provenance", "provenance", "weights_hash",
     "write_structures",
 ]
 
@@ -102,17 +102,3 @@ def write_structures(path: str | os.PathLike, images: Sequence[Atoms],
     with ase.db.connect(path, type=fmt, append=False, serial=True) as db:
         for atoms in images:
             db.write(atoms, **atoms.info)
-
-
-def read_structures(path: str | os.PathLike, format: str | None = None) -> list[Atoms]:
-    """Read structures with ``ase.io.read``; from ASE databases, key-value pairs become info."""
-    fmt = format or filetype(str(path))
-    if fmt not in ("db", "json"):
-        return ase.io.read(path, index=":", format=fmt)
-    images = []
-    with ase.db.connect(path, type=fmt, serial=True) as db:
-        for row in db.select():
-            atoms = row.toatoms()
-            atoms.info.update(row.key_value_pairs)
-            images.append(atoms)
-    return images

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -70,3 +71,52 @@ def as_images(images: Images, *, periodic: bool = True, what: str = "structure")
                     "atoms.set_cell(cell) (rows are lattice vectors, Å)"
                 )
     return items
+
+
+def read_structures(path: str | os.PathLike, format: str | None = None) -> list[Atoms]:
+    """Every structure of a file ase.io reads, as a list.
+
+    From ASE databases (``.db``, ``.json``) the key-value pairs of each row become
+    ``atoms.info`` (where :func:`~ase_amden.provenance.write_structures` put it).
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    InvalidStructureError
+        If ase.io cannot read it (unknown format, garbage, truncated) or it holds none;
+        the message names the file.
+
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        images = _read(path, format)
+    except Exception as error:  # ase.io readers raise many kinds on bad input
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise InvalidStructureError(
+            f"cannot read structures from {path!r} ({type(error).__name__}: {reason}); give a "
+            "file ase.io reads (extxyz, traj, POSCAR, cif, ...) or an ase_amden .h5 dataset"
+        ) from None
+    images = images if isinstance(images, list) else [images]
+    if not images:
+        raise InvalidStructureError(f"{path!r} holds no structures")
+    return images
+
+
+def _read(path: str, format: str | None) -> list[Atoms] | Atoms:
+    import ase.db
+    from ase.io import read
+    from ase.io.formats import filetype
+
+    fmt = format or filetype(path)
+    if fmt not in ("db", "json"):
+        return read(path, index=":", format=fmt)
+    images = []
+    with ase.db.connect(path, type=fmt, serial=True) as db:
+        for row in db.select():
+            atoms = row.toatoms()
+            atoms.info.update(row.key_value_pairs)
+            images.append(atoms)
+    return images

@@ -97,7 +97,8 @@ class GhostOracle(Recorder):
 def test_generate_returns_periodic_atoms_with_info(plain_gen, tmp_path):
     cell = np.diag([6.0, 6.5, 7.0])
     structures = plain_gen.generate(3, cell=cell, n_atoms=10, sampler="ode", seed=1,
-                                    targets={"shear_modulus": 32.0}, guidance=0.5, **FAST)
+                                    targets={"shear_modulus": 32.0}, guidance=0.5,
+                                    check="off", **FAST)
     assert len(structures) == 3
     for atoms in structures:
         assert isinstance(atoms, Atoms) and len(atoms) == 10

@@ -12,7 +12,8 @@ import ase_amden
 from ase_amden.errors import AmdenError
 from ase_amden.generator import AmorphousGenerator
 from ase_amden.models import Denoiser, DenoiserConfig, ModelCard
-from ase_amden.provenance import PROVENANCE_KEYS, read_structures, write_structures
+from ase_amden.provenance import PROVENANCE_KEYS, write_structures
+from ase_amden.structures import read_structures
 
 FAST = {"steps": 4, "progress": False}
 

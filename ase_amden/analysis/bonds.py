@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 
 from ase.data import atomic_numbers, covalent_radii
+
+from ..errors import InvalidArgumentError
 
 PairKey = str | tuple[str | int, str | int]
 Cutoff = float | Mapping[PairKey, float]
 
 #: AMShortcut (B.6): atoms are bonded below 1.3 times the sum of their covalent radii.
 COVALENT_FACTOR = 1.3
+#: Longest bond cutoff accepted, Å (longer ones count most of the cell as neighbours).
+MAX_CUTOFF = 20.0
+
+
+def _distance(value, what: str) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{what} must be a distance in Å, got {value!r}") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_CUTOFF):
+        raise InvalidArgumentError(
+            f"{what} must be a positive, finite distance up to {MAX_CUTOFF:g} Å, got {value}; "
+            "bond cutoffs are typically 1.5-3.5 Å"
+        )
+    return value
 
 
 def _number(symbol: str | int) -> int:
@@ -18,7 +36,7 @@ def _number(symbol: str | int) -> int:
         try:
             return atomic_numbers[symbol.strip()]
         except KeyError:
-            raise ValueError(f"{symbol!r} is not a chemical symbol (like 'Si')") from None
+            raise InvalidArgumentError(f"{symbol!r} is not a chemical symbol (like 'Si')") from None
     return int(symbol)
 
 
@@ -37,20 +55,24 @@ def pair_cutoffs(cutoff: Cutoff) -> float | dict[tuple[int, int], float]:
     float or dict
         The float, or a dict from atomic-number pairs to Å.
 
+    Raises
+    ------
+    InvalidArgumentError
+        For a cutoff that is NaN, infinite, not positive or above :data:`MAX_CUTOFF`.
+
     """
     if not isinstance(cutoff, Mapping):
-        value = float(cutoff)
-        if value <= 0:
-            raise ValueError(f"cutoff must be positive (Å), got {cutoff}")
-        return value
+        return _distance(cutoff, "cutoff")
     result = {}
     for key, value in cutoff.items():
         parts = key.split("-") if isinstance(key, str) else list(key)
         if len(parts) != 2:
-            raise ValueError(f"cutoff keys are element pairs like 'Si-O', got {key!r}")
-        result[(_number(parts[0]), _number(parts[1]))] = float(value)
+            raise InvalidArgumentError(f"cutoff keys are element pairs like 'Si-O', got {key!r}")
+        result[(_number(parts[0]), _number(parts[1]))] = _distance(value, f"cutoff {key!r}")
     if not result:
-        raise ValueError("the cutoff dict is empty; give at least one pair like {'Si-O': 2.0}")
+        raise InvalidArgumentError(
+            "the cutoff dict is empty; give at least one pair like {'Si-O': 2.0}"
+        )
     return result
 
 

@@ -10,7 +10,7 @@ import os
 from ase import Atoms
 
 from ..errors import AmdenError
-from .bonds import Cutoff
+from .bonds import Cutoff, pair_cutoffs
 from .compare import compare, format_table, summary
 from .environments import ENTROPY_BATCH_SIZE
 from .plot import plot_report
@@ -61,9 +61,14 @@ def parse_cutoff(text: str) -> Cutoff:
     """``"2.0"`` -> 2.0; ``"Si-O=2.0,Si-Si=2.6"`` -> ``{"Si-O": 2.0, "Si-Si": 2.6}``."""
     try:
         if "=" not in text:
-            return float(text)
-        pairs = (item.split("=") for item in text.split(",") if item.strip())
-        return {key.strip(): float(value) for key, value in pairs}
+            cutoff = float(text)
+        else:
+            pairs = (item.split("=") for item in text.split(",") if item.strip())
+            cutoff = {key.strip(): float(value) for key, value in pairs}
+        pair_cutoffs(cutoff)
+        return cutoff
+    except AmdenError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"invalid cutoff {text!r}; give a distance like 2.0 or pairs like Si-O=2.0,Si-Si=2.6"
@@ -86,10 +91,9 @@ def load_structures(path: str, split: str = "all") -> list[Atoms]:
             raise AmdenError(f"the {split!r} split of {path} holds no structures; use "
                              "--split all (or another split)")
         return images
-    from ase.io import read
+    from ..structures import read_structures
 
-    images = read(path, index=":")
-    return images if isinstance(images, list) else [images]
+    return read_structures(path)
 
 
 def _finite(value):

@@ -13,7 +13,12 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from ase_amden.errors import CheckpointError, InvalidStructureError, UnknownNameError
+from ase_amden.errors import (
+    CheckpointError,
+    InvalidStructureError,
+    SamplingError,
+    UnknownNameError,
+)
 from ase_amden.models.card import ModelCard
 
 
@@ -249,6 +254,11 @@ class NoiseEnergyCalculator(Calculator):
             )
             gradient, d_strain = torch.autograd.grad(energy.sum(), (positions, strain))
         value = float(energy.detach()[0])
+        if not (np.isfinite(value) and bool(torch.isfinite(gradient).all())):
+            raise SamplingError(
+                f"the noise energy or its forces are not finite (energy {value}) at t={t}; "
+                "check the positions for overlapping atoms, or use a larger t"
+            )
         self.results["energy"] = value
         self.results["free_energy"] = value
         self.results["forces"] = -gradient.detach().cpu().numpy().astype(np.float64)

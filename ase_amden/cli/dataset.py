@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from .arguments import positive_int
+
 
 def add_dataset_parser(subparsers) -> None:
     """Register ``dataset make``, ``dataset import`` and ``dataset info``."""
@@ -15,9 +17,10 @@ def add_dataset_parser(subparsers) -> None:
 
     make = sub.add_parser("make", help="run a melt-quench protocol in LAMMPS (resumable)")
     make.add_argument("protocol", help=f"one of: {', '.join(sorted(PROTOCOLS))}")
-    make.add_argument("--count", type=int, required=True, help="samples wanted in the file")
+    make.add_argument("--count", type=positive_int, required=True,
+                      help="samples wanted in the file")
     make.add_argument("--output", required=True, help="HDF5 file (extended if it exists)")
-    make.add_argument("--workers", type=int, default=1, help="local Dask worker processes")
+    make.add_argument("--workers", type=positive_int, default=1, help="local Dask worker processes")
     make.add_argument("--scheduler", default=None, help="address of a Dask scheduler")
     make.add_argument("--quiet", action="store_true", help="no progress bar")
     make.set_defaults(handler=_make)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from ase import Atoms
 from tqdm.auto import tqdm
 
-from ..errors import DatasetFormatError
+from ..errors import DatasetFormatError, InvalidArgumentError
 from .dataset import AmorphousDataset
 from .meltquench import PROPERTY_UNITS, Sample, run_protocol
 from .protocols import Protocol, get_protocol
@@ -98,9 +98,9 @@ def make_dataset(
 
     """
     if count < 1:
-        raise ValueError(f"count must be at least 1, got {count}")
+        raise InvalidArgumentError(f"count must be at least 1, got {count}")
     if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
+        raise InvalidArgumentError(f"workers must be at least 1, got {workers}")
     protocol = get_protocol(protocol) if isinstance(protocol, str) else protocol
     output = os.fspath(output)
     done = _existing(output, protocol)

@@ -67,6 +67,8 @@ class GuidedDenoiser:
         self.guidance = float(guidance)
         self.shortcut = shortcut
         self.generator = generator
+        #: Largest absolute position output so far (NaN stays NaN); checked after sampling.
+        self.largest_output = 0.0
 
     @property
     def is_guided(self) -> bool:
@@ -92,11 +94,17 @@ class GuidedDenoiser:
         if not self.shortcut:
             step_size = None
         if not self.is_guided:
-            return self._model(
+            out = self._model(
                 positions, elements, cell, system_idx, t, self.properties, self.property_mask,
                 step_size,
             )
-        return self._doubled_call(positions, elements, cell, system_idx, t, step_size)
+        else:
+            out = self._doubled_call(positions, elements, cell, system_idx, t, step_size)
+        if out[0].numel():
+            largest = float(out[0].detach().abs().max())
+            self.largest_output = (largest if not largest <= self.largest_output
+                                   else self.largest_output)
+        return out
 
     def _model(self, positions, elements, cell, system_idx, t, properties, mask, step_size):
         extra = {} if self.generator is None else {"generator": self.generator}

@@ -29,6 +29,10 @@ def seed_from(rng: RandomLike) -> int:
     if isinstance(rng, torch.Generator):
         return int(torch.randint(_SEED_BOUND, (1,), generator=rng).item())
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        if not 0 <= rng < 2**63:
+            from ase_amden.errors import InvalidArgumentError
+
+            raise InvalidArgumentError(f"a seed must lie in [0, 2**63), got {rng}")
         return int(rng)
     raise TypeError(
         f"rng must be an int, numpy.random.Generator, torch.Generator or None, got {type(rng)}"

@@ -11,7 +11,7 @@ from ase.md.logger import MDLogger
 from ase.md.md import MolecularDynamics
 
 from ase_amden.dynamics.hmc_kernel import hmc_step
-from ase_amden.errors import InvalidStructureError
+from ase_amden.errors import InvalidArgumentError, InvalidStructureError
 
 
 class HMC(MolecularDynamics):
@@ -91,6 +91,12 @@ class HMC(MolecularDynamics):
             raise ValueError(f"the temperature must be positive, got kT = {self.kT} eV")
         if n_leapfrog < 1:
             raise ValueError(f"n_leapfrog must be at least 1, got {n_leapfrog}")
+        if not (math.isfinite(timestep) and timestep > 0):
+            raise InvalidArgumentError(
+                f"the timestep must be a positive, finite number (ASE time units, e.g. "
+                f"2 * ase.units.fs), got {timestep}; with 0 nothing moves, with NaN every "
+                "step is rejected"
+            )
         if atoms.constraints:
             raise InvalidStructureError(
                 "HMC does not support constraints; remove them (atoms.set_constraint()) "

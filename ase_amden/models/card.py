@@ -180,8 +180,8 @@ class ModelCard:
         Warns
         -----
         UserWarning
-            For a value outside the training range (:attr:`property_range`): the model
-            extrapolates.
+            For a value outside the training range (:attr:`property_range`; for cards
+            without it, the mean +- 3 standard deviations): the model extrapolates.
 
         Examples
         --------
@@ -213,9 +213,13 @@ class ModelCard:
         return values, mask
 
     def _warn_outside_range(self, i: int, value: float, scaled: float) -> None:
-        if not self.property_range:
+        if self.property_range:
+            low, high = self.property_range[i]
+        elif self.property_std:  # cards written before ranges were stored: mean +- 3 std
+            low = self.property_mean[i] - 3 * self.property_std[i]
+            high = self.property_mean[i] + 3 * self.property_std[i]
+        else:
             return
-        low, high = self.property_range[i]
         if low <= scaled <= high:
             return
         if self.is_log10(i):

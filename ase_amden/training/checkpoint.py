@@ -5,7 +5,12 @@ Layout (``format`` = :data:`~ase_amden.models.card.CHECKPOINT_FORMAT`)::
     {"format": int, "card": ModelCard.to_dict(), "model": state_dict,
      "ema": ExponentialMovingAverage.state_dict() | None,
      "optimizer": optimizer.state_dict() | None,
-     "step": int, "epoch": int, "extra": dict}
+     "step": int, "epoch": int, "extra": dict, "checksum": str}
+
+``checksum`` is the SHA-256 of the weights (``model`` and the EMA ``shadow``,
+:func:`weights_checksum`), verified on load, so damaged weights are an error rather
+than a silently different model; files written before it existed load unverified.
+:func:`save_checkpoint` keeps the previous file as ``<name>.bak`` (:func:`backup_path`).
 
 Every value is plain data (tensors, numbers, strings, lists, dicts) so that files
 load with ``torch.load(weights_only=True)``: a checkpoint cannot execute code.
@@ -13,8 +18,8 @@ load with ``torch.load(weights_only=True)``: a checkpoint cannot execute code.
 
 from __future__ import annotations
 
+import hashlib
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,34 @@ from ase_amden.models.card import CHECKPOINT_FORMAT, ModelCard
 from ase_amden.training.ema import ExponentialMovingAverage
 
 _REQUIRED_KEYS = ("format", "card", "model", "ema", "optimizer", "step", "epoch", "extra")
+
+
+def backup_path(path: str | os.PathLike) -> Path:
+    """Where :func:`save_checkpoint` keeps the previous version of ``path`` (``<name>.bak``)."""
+    path = Path(path)
+    return path.with_name(path.name + ".bak")
+
+
+def weights_checksum(*state_dicts: dict[str, torch.Tensor] | None) -> str:
+    """SHA-256 (hex) of the names, dtypes, shapes and bytes of the tensors in ``state_dicts``.
+
+    None entries are skipped; keys are taken in sorted order, so the checksum depends on
+    the weights only.
+    """
+    digest = hashlib.sha256()
+    for state in state_dicts:
+        if state is None:
+            continue
+        for key in sorted(state):
+            tensor = state[key].detach().cpu().contiguous()
+            digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _payload_checksum(payload: dict[str, Any]) -> str:
+    ema = payload["ema"]
+    return weights_checksum(payload["model"], None if ema is None else ema.get("shadow"))
 
 
 @dataclass
@@ -64,11 +97,13 @@ def save_checkpoint(
     epoch: int = 0,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint atomically.
+    """Write a checkpoint atomically, keeping the previous one as ``<name>.bak``.
 
     The file is written to a temporary file in the same folder, flushed to disk
     and moved over ``path`` with :func:`os.replace`, so an interruption leaves
-    either the previous checkpoint or the new one, never a truncated file.
+    either the previous checkpoint or the new one, never a truncated file. An
+    existing ``path`` is moved to :func:`backup_path` first; the file stores the
+    SHA-256 of its weights (:func:`weights_checksum`), checked by :func:`read_checkpoint`.
 
     Parameters
     ----------
@@ -103,13 +138,19 @@ def save_checkpoint(
         "epoch": int(epoch),
         "extra": dict(extra or {}),
     }
-    _atomic_save(payload, path)
+    _atomic_save(payload, path, backup=backup_path(path))
     return path
 
 
-def _atomic_save(payload: dict[str, Any], path: Path) -> None:
-    with atomic_write(path) as tmp:
+def _atomic_save(payload: dict[str, Any], path: Path, backup: Path | None = None) -> None:
+    payload = {**payload, "checksum": _payload_checksum(payload)}
+    with atomic_write(path, backup=backup) as tmp:
         torch.save(payload, tmp)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
@@ -118,18 +159,34 @@ def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     Raises
     ------
     CheckpointError
-        If the file is missing, not a checkpoint, of another format, or lacks keys.
+        If the file is missing, empty, not a checkpoint (text, truncated), of another
+        format, lacks keys, or its weights do not match their stored checksum (the
+        message names the backup ``<name>.bak`` when there is one).
 
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist; check the path.")
+    backup = backup_path(path)
+    fix = (f"restore it from the backup {str(backup)!r}" if backup.is_file()
+           else "restore it from a copy or retrain")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {str(path)!r} is empty (0 bytes); {fix}.")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+    except Exception as err:  # torch raises many kinds (KeyError, IndexError...) on bad files
+        if device != "cpu" and isinstance(err, RuntimeError) and "cuda" in str(err).lower():
+            raise CheckpointError(
+                f"cannot load {str(path)!r} onto device {device!r}: {_first_line(err)}; "
+                "use device='cpu'"
+            ) from None
+        reason = _first_line(err)
+        if "Weights only load failed" in reason:
+            reason = "the file holds no torch tensors of plain data"
         raise CheckpointError(
-            f"{str(path)!r} is not an ase_amden checkpoint (torch.load failed: "
-            f"{str(err).splitlines()[0]}); pass a file written by ase_amden training."
+            f"{str(path)!r} is not an ase_amden checkpoint, or it is damaged or truncated "
+            f"(torch.load failed: {reason}); pass a file written by ase_amden training, "
+            f"or {fix}."
         ) from None
     if not isinstance(payload, dict) or "format" not in payload:
         raise CheckpointError(
@@ -147,6 +204,12 @@ def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise CheckpointError(
             f"{str(path)!r} lacks the entries {missing}; the file is damaged or was not "
             "written by save_checkpoint. Retrain or restore it from a copy."
+        )
+    stored = payload.get("checksum")
+    if stored is not None and stored != _payload_checksum(payload):
+        raise CheckpointError(
+            f"the weights in checkpoint {str(path)!r} do not match their SHA-256 checksum: "
+            f"the file is damaged; {fix}."
         )
     return payload
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ase_amden.cli.arguments import finite_float, positive_float, positive_int, seed
 from ase_amden.training.loss import TIME_SAMPLINGS
 from ase_amden.training.trainer import LR_SCHEDULES, TrainConfig, train
 
@@ -26,25 +27,28 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("dataset", help="HDF5 dataset (.h5) or a file ase.io.read can read")
     parser.add_argument("--name", required=True, help="model name stored in the model card")
     parser.add_argument("--out", required=True, help="output folder for last.pt and log.csv")
-    parser.add_argument("--epochs", type=int, default=100, help="passes over the data")
-    parser.add_argument("--max-steps", type=int, default=None,
+    parser.add_argument("--epochs", type=positive_int, default=100, help="passes over the data")
+    parser.add_argument("--max-steps", type=positive_int, default=None,
                         help="total optimiser steps (overrides --epochs)")
-    parser.add_argument("--batch-size", type=int, default=8, help="structures per step")
-    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="structures per step")
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help="AdamW learning rate")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                         help="constant, or cosine decay to --lr-final x --lr at the last step")
-    parser.add_argument("--lr-final", type=float, default=0.1,
+    parser.add_argument("--lr-final", type=finite_float, default=0.1,
                         help="final learning rate of the cosine schedule, as a fraction of --lr")
     parser.add_argument("--time-sampling", choices=TIME_SAMPLINGS, default="uniform",
                         help="training times: uniform in t, or lognormal in the position "
                         "noise (ln sigma/Å ~ N(--log-sigma-mean, --log-sigma-std^2))")
-    parser.add_argument("--log-sigma-mean", type=float, default=-1.2,
+    parser.add_argument("--log-sigma-mean", type=finite_float, default=-1.2,
                         help="mean of ln(sigma_x/Å) for --time-sampling lognormal")
-    parser.add_argument("--log-sigma-std", type=float, default=1.2,
+    parser.add_argument("--log-sigma-std", type=positive_float, default=1.2,
                         help="standard deviation of ln(sigma_x/Å) for lognormal")
-    parser.add_argument("--hidden", type=int, default=None, help="hidden width (default 128)")
-    parser.add_argument("--layers", type=int, default=None, help="EGNN layers (default 4)")
-    parser.add_argument("--cutoff", type=float, default=None, help="graph cutoff, Å (default 6.5)")
+    parser.add_argument("--hidden", type=positive_int, default=None,
+                        help="hidden width (default 128)")
+    parser.add_argument("--layers", type=positive_int, default=None,
+                        help="EGNN layers (default 4)")
+    parser.add_argument("--cutoff", type=positive_float, default=None,
+                        help="graph cutoff, Å (default 6.5)")
     parser.add_argument("--radial", type=int, default=None, metavar="N",
                         help="add N Gaussians of the distance to the edge attributes "
                              "(default 0: AMDEN's network)")
@@ -66,7 +70,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--fixed-composition", action="store_true",
                         help="positions-only model: the composition is always given by the "
                         "user (no element noise, no ghosts)")
-    parser.add_argument("--sigma-x-max", type=float, default=1.5,
+    parser.add_argument("--sigma-x-max", type=positive_float, default=1.5,
                         help="largest position noise, Å (AMDEN: 1.5; 1.7 for multi-element "
                         "glass)")
     parser.add_argument("--ghosts", action="store_true",
@@ -76,9 +80,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                         help="start from this checkpoint's weights (fine-tuning); the "
                         "network settings must match it")
-    parser.add_argument("--checkpoint-every", type=int, default=500,
+    parser.add_argument("--checkpoint-every", type=positive_int, default=500,
                         help="steps between checkpoints")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
@@ -96,9 +100,9 @@ def _read_data(path: Path) -> Any:
         from ase_amden.data import AmorphousDataset
 
         return AmorphousDataset(path)
-    from ase.io import read
+    from ase_amden.structures import read_structures
 
-    return read(path, index=":")
+    return read_structures(path)
 
 
 def run_train(args: argparse.Namespace) -> int:

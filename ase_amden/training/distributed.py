@@ -62,9 +62,9 @@ def resolve_device(device: str | torch.device, local_rank: int = 0) -> torch.dev
     ``"auto"`` picks CUDA when available. A bare ``"cuda"`` becomes
     ``cuda:<local_rank>`` so that each ``torchrun`` process uses its own GPU.
     """
-    if str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    from ase_amden.devices import check_device
+
+    device = check_device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
     return device

@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,7 +20,9 @@ from ase import Atoms
 from tqdm.auto import tqdm
 
 import ase_amden
-from ase_amden.errors import CheckpointError
+from ase_amden.atomic import atomic_write, remove_stale_tmp
+from ase_amden.checks import pair_min_distances
+from ase_amden.errors import CheckpointError, InvalidArgumentError, InvalidStructureError
 from ase_amden.models import Denoiser, DenoiserConfig
 from ase_amden.models.card import ModelCard
 from ase_amden.models.denoiser import with_channel_distances
@@ -34,7 +37,7 @@ from ase_amden.training.batching import (
     property_statistics,
     property_values,
 )
-from ase_amden.training.checkpoint import read_checkpoint, save_checkpoint
+from ase_amden.training.checkpoint import backup_path, read_checkpoint, save_checkpoint
 from ase_amden.training.distributed import DistributedContext, epoch_shard, init_distributed
 from ase_amden.training.ema import ExponentialMovingAverage
 from ase_amden.training.loss import LossTerms, TimeSampling, objective_loss, shortcut_loss
@@ -163,27 +166,37 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.objective not in _OBJECTIVES:
-            raise ValueError(f"objective must be one of {_OBJECTIVES}, got {self.objective!r}")
+            raise InvalidArgumentError(
+                f"objective must be one of {_OBJECTIVES}, got {self.objective!r}")
         if self.dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
+            raise InvalidArgumentError(
+                f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
         if self.batch_size < 1 or self.checkpoint_every < 1 or self.log_every < 1:
-            raise ValueError("batch_size, checkpoint_every and log_every must be >= 1")
+            raise InvalidArgumentError("batch_size, checkpoint_every and log_every must be >= 1")
         if self.max_steps is None and self.epochs < 1:
-            raise ValueError("give epochs >= 1 or max_steps")
+            raise InvalidArgumentError(f"epochs must be >= 1, got {self.epochs}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise InvalidArgumentError(
+                f"max_steps must be >= 1, got {self.max_steps}: a run of no steps writes no "
+                "checkpoint"
+            )
+        if not (math.isfinite(self.lr) and self.lr >= 0):
+            raise InvalidArgumentError(f"the learning rate lr must be a number >= 0, "
+                                       f"got {self.lr}")
         if self.fixed_composition and self.ghosts:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "a fixed-composition model takes its atoms from the user and cannot use "
                 "ghost atoms; choose fixed_composition or ghosts"
             )
         if self.energy and self.objective != "eps":
-            raise ValueError("the energy variant is trained with objective='eps'")
+            raise InvalidArgumentError("the energy variant is trained with objective='eps'")
         if not 0.0 <= self.p_drop <= 1.0:
-            raise ValueError(f"p_drop must lie in [0, 1], got {self.p_drop}")
+            raise InvalidArgumentError(f"p_drop must lie in [0, 1], got {self.p_drop}")
         if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, "
+            raise InvalidArgumentError(f"lr_schedule must be one of {LR_SCHEDULES}, "
                              f"got {self.lr_schedule!r}")
         if not 0.0 <= self.lr_final <= 1.0:
-            raise ValueError(f"lr_final must lie in [0, 1], got {self.lr_final}")
+            raise InvalidArgumentError(f"lr_final must lie in [0, 1], got {self.lr_final}")
         self.times()  # validates the time sampling
 
     def times(self) -> TimeSampling:
@@ -289,7 +302,10 @@ class Trainer:
         property_units: dict[str, str] | None = None,
     ):
         if len(structures) == 0:
-            raise ValueError("no training structures; pass at least one ase.Atoms")
+            raise InvalidStructureError(
+                "no training structures (the dataset or its train split is empty); pass at "
+                "least one ase.Atoms, or make the dataset first"
+            )
         as_images(structures, what="training structure")
         self.structures = list(structures)
         self.validation = list(validation) if validation else []
@@ -335,6 +351,8 @@ class Trainer:
             "default_density_unit": "g/cm^3",
             "default_number_density": _median(densities),
             "default_number_density_unit": "1/Å^3",
+            "min_distances": pair_min_distances(self.structures),
+            "min_distances_unit": "Å",
         }
         if cfg.fixed_composition:
             training["default_composition"] = _median_composition(self.structures)
@@ -449,8 +467,10 @@ class Trainer:
                                       weight_decay=cfg.weight_decay)
         ema = ExponentialMovingAverage(model, cfg.ema_decay)
         start = 0
-        if resume and path.exists():
-            start = self._restore(path, model, optimizer, ema, device)
+        if ctx.is_main:
+            remove_stale_tmp(path)
+        if resume and (path.exists() or backup_path(path).exists()):
+            start = self._restore_or_backup(path, model, optimizer, ema, device)
         elif cfg.init_from is not None:
             self._initialise(Path(cfg.init_from), model, ema, device)
         self.model, self.ema = model, ema
@@ -466,11 +486,11 @@ class Trainer:
         total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
         if ctx.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-        log = _CsvLog(self.out_dir / "log.csv") if ctx.is_main else None
+        log = _CsvLog(self.out_dir / "log.csv", start) if ctx.is_main else None
         bar = tqdm(total=total, initial=start, disable=not (verbose and ctx.is_main),
                    desc=f"train {self.card.name}", unit="step")
         epoch_losses: list[float] = []
-        clock = time.perf_counter()
+        clock = time.perf_counter() - (log.elapsed if log is not None else 0.0)
         shard, shard_epoch = None, -1
         for step in range(start, total):
             epoch, k = divmod(step, steps_per_epoch)
@@ -568,6 +588,23 @@ class Trainer:
         mine = {**self.card.model_config, **changes}
         return _plain(asdict(DenoiserConfig(**saved_config))) == _plain(mine)
 
+    def _restore_or_backup(self, path: Path, model: torch.nn.Module,
+                           optimizer: torch.optim.Optimizer, ema: ExponentialMovingAverage,
+                           device: torch.device) -> int:
+        """Resume from ``path``; if it is missing or damaged, from its backup (warning)."""
+        backup = backup_path(path)
+        try:
+            if not path.exists():
+                raise CheckpointError(f"{str(path)!r} is missing")
+            return self._restore(path, model, optimizer, ema, device)
+        except CheckpointError as error:
+            if not backup.exists() or "trained on other data" in str(error) \
+                    or "another configuration" in str(error):
+                raise
+            warnings.warn(f"{error}; resuming from the backup {str(backup)!r} instead",
+                          UserWarning, stacklevel=3)
+            return self._restore(backup, model, optimizer, ema, device)
+
     def _restore(self, path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                  ema: ExponentialMovingAverage, device: torch.device) -> int:
         payload = read_checkpoint(path, device)
@@ -595,13 +632,31 @@ class Trainer:
 
 
 class _CsvLog:
-    """Append-only CSV of training metrics."""
+    """Append-only CSV of training metrics, resumable at a step.
 
-    columns = ("step", "epoch", "loss", "loss_positions", "loss_elements", "lr", "elapsed_s",
-               "val_loss")
+    Opening it at step ``start`` drops the rows of later steps (a resumed run replays
+    them) and continues ``elapsed_s`` from the last row kept (:attr:`elapsed`).
+    """
 
-    def __init__(self, path: Path):
+    required = ("step", "epoch", "loss", "loss_positions", "loss_elements", "lr", "elapsed_s")
+    columns = (*required, "val_loss")  # val_loss: empty except after a validation pass
+
+    def __init__(self, path: Path, start: int = 0):
         self.path = path
+        self.elapsed = 0.0
+        if not path.exists():
+            return
+        text = path.read_text()
+        rows = list(csv.DictReader(text.splitlines()))
+        kept = [row for row in rows if _number(row.get("step")) <= start
+                and all(row.get(column) not in (None, "") for column in self.required)]
+        if kept:
+            self.elapsed = _number(kept[-1].get("elapsed_s"), 0.0)
+        if len(kept) != len(rows) or not text.endswith("\n"):
+            with atomic_write(path) as tmp, open(tmp, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(kept)
 
     def write(self, **row: float) -> None:
         new = not self.path.exists()
@@ -614,6 +669,13 @@ class _CsvLog:
             if new:
                 writer.writeheader()
             writer.writerow(row)
+
+
+def _number(text: str | None, default: float = math.inf) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return default
 
 
 def _training_structures(data: Any) -> tuple[list[Atoms], list[str], dict[str, str]]:

@@ -115,6 +115,7 @@ def test_version_mismatch_that_breaks_loading_names_the_version(tmp_path, tiny_m
     payload = torch.load(path, weights_only=True)
     payload["card"] = card.to_dict()
     payload["model"] = {k: v for k, v in list(payload["model"].items())[1:]}
+    payload.pop("checksum")  # as a file from before checksums, with a tensor missing
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="do not fit"):
         load_checkpoint(path)
