@@ -294,7 +294,7 @@ class AmorphousGenerator:
         observables
             A measured curve to match: ``{"structure_factor": (q, S_q)}`` (q in 1/Å) or
             ``{"rdf": (r, g_r)}`` (r in Å), optionally with a third item of options
-            ``{"weighting": "xray" | "neutron" | "number", "strength": 0.05, "sigma": 0.05}``
+            ``{"weighting": "xray" | "neutron" | "number", "strength": 0.05, "max_shift": 0.1}``
             (see :class:`~ase_amden.diffusion.observables.ObservableGuidance`); the R-factor
             reached is ``atoms.info["observable_rfactor"]``. Samplers sde, ode and langevin.
 
@@ -641,13 +641,13 @@ class AmorphousGenerator:
         if not isinstance(value, tuple | list) or len(value) not in (2, 3):
             raise AmdenError(f"observables[{kind!r}] must be (x, y) or (x, y, options)")
         options = dict(value[2]) if len(value) == 3 else {}
-        strength = options.pop("strength", 0.05)
+        steering = {k: options.pop(k) for k in ("strength", "max_shift") if k in options}
         known = {"weighting", "sigma", "dr"}
         if set(options) - known:
             raise UnknownNameError(f"unknown observable option(s) {sorted(set(options) - known)};"
-                                   " options are strength, weighting, sigma, dr")
+                                   " options are strength, max_shift, weighting, sigma, dr")
         setup = ScatteringSetup(kind, value[0], value[1], self.card.elements, **options)
-        return ObservableGuidance(None, setup, denoise_schedule, strength=strength)
+        return ObservableGuidance(None, setup, denoise_schedule, **steering)
 
     def _species(self, state: SamplerState) -> torch.Tensor:
         """Element index of each node, known before sampling (needed by observable guidance)."""
