@@ -34,9 +34,11 @@ class ObservableGuidance:
     schedule
         Position schedule of the model (``sigma(t)``, Å).
     strength
-        ``eta`` at ``t = 0``, Å^2.
+        First gradient step size, Å^2 (adapted per structure by backtracking).
+    iterations
+        Gradient steps per network call.
     max_shift
-        Largest guidance shift of one atom's predicted position per call, Å.
+        Largest move of one atom per gradient step, Å.
 
     """
 
