@@ -98,7 +98,8 @@ def main(argv=None) -> dict:
         timings[name] = time.perf_counter() - start
         results[name] = measures(images, truth, q, s_q)
     results["truth"] = measures([truth], truth, q, s_q)
-    print(f"{'method':10s} {'R':>7s} {'RDF':>7s} {'ADF':>8s} {'ring':>6s} {'E_relax':>9s} {'s':>6s}")
+    header = ("method", "R", "RDF", "ADF", "ring", "E_relax", "s")
+    print("{:10s} {:>7s} {:>7s} {:>8s} {:>6s} {:>9s} {:>6s}".format(*header))
     for name, r in results.items():
         print(f"{name:10s} {r['rfactor']:7.3f} {r['rdf_rmsd']:7.3f} {r['adf_rmsd']:8.4f} "
               f"{r['mean_ring_size']:6.2f} {r['relaxed_energy_eV_per_atom']:9.4f} "
