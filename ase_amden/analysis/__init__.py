@@ -15,6 +15,7 @@ from .pair import rdf, structure_factor
 from .plot import plot_report
 from .relax import relax, relaxed_energies, relaxed_energy
 from .rings import average_ring_size, ring_statistics
+from .scattering import pair_distribution, rfactor
 from .validation import largest_rmax
 
 __all__ = [
@@ -33,12 +34,14 @@ __all__ = [
     "isotropic_moduli",
     "largest_rmax",
     "network_metrics",
+    "pair_distribution",
     "plot_report",
     "rdf",
     "rdf_rmsd",
     "relax",
     "relaxed_energies",
     "relaxed_energy",
+    "rfactor",
     "ring_statistics",
     "structure_factor",
     "summary",
