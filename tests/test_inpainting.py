@@ -111,3 +111,12 @@ def test_guidance_gradient_lowers_the_misfit():
     for _ in range(10):
         x = x - 0.01 * guidance.misfit_gradient(x, cell, system)
     assert setup.rfactor(setup(x, system, cell, system))[0] < 0.8 * before
+
+
+def test_hmc_sampler_holds_fixed_atoms():
+    template = _slab_template()
+    energy_model = AmorphousGenerator.pretrained("a-Si-energy", device="cpu")
+    atoms = energy_model.generate(template=template, sampler="hmc", steps=3, seed=0,
+                                  progress=False)[0]
+    assert np.array_equal(atoms.positions[: len(template)], template.positions)
+    assert 0.0 <= atoms.info["hmc_acceptance"] <= 1.0
