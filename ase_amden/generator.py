@@ -287,10 +287,11 @@ class AmorphousGenerator:
         fixed_mask
             Boolean mask over the template's atoms, instead of its ``FixAtoms``.
         min_distance
-            Closest start of a generated atom to a fixed one, Å (default 0.75 x the sum of
-            covalent radii); generated atoms that the sampler leaves closer are moved radially
-            out to it at the end: ``atoms.info["inpainting_pushed"]`` counts them and
-            ``["inpainting_min_distance"]`` is the closest approach before that, Å.
+            Closest start of a generated atom to a fixed one, Å (default 0.8 x the sum of
+            the two atoms' covalent radii); generated atoms that the sampler leaves closer
+            are moved radially out to it at the end: ``atoms.info["inpainting_pushed"]``
+            counts them, ``["inpainting_min_distance"]`` is the closest approach before
+            that, Å, and ``["inpainting_violations"]`` counts atoms still too close after.
         observables
             A measured curve to match: ``{"structure_factor": (q, S_q)}`` (q in 1/Å) or
             ``{"rdf": (r, g_r)}`` (r in Å), optionally with a third item of options
@@ -395,6 +396,8 @@ class AmorphousGenerator:
                         atoms.positions[:plan.n_fixed] = plan.fixed_positions
                         atoms.positions[plan.n_fixed:] = push_free_atoms(
                             atoms.positions[plan.n_fixed:], plan)
+                        atoms.info["inpainting_violations"] = int(
+                            plan.violations(atoms.positions[plan.n_fixed:]).sum())
                         atoms.set_constraint(FixAtoms(indices=range(plan.n_fixed)))
                 structures.extend(images)
         return structures
@@ -670,7 +673,8 @@ class AmorphousGenerator:
             state.diagnostics["inpainting_min_distance"] = torch.tensor(
                 [float(c.min()) for c in closest])
             state.diagnostics["inpainting_pushed"] = torch.tensor(
-                [int((c < plan.min_distance).sum()) for c in closest])
+                [int(plan.violations(positions[b * n + plan.n_fixed:(b + 1) * n]).sum())
+                 for b in range(state.n_systems)])
         if observable is not None:
             computed = observable.setup(state.positions, observable.species, state.cell,
                                         state.system_idx)

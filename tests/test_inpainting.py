@@ -42,8 +42,8 @@ def test_fixed_atoms_do_not_move(generator, sampler):
         assert atoms.get_chemical_symbols()[:n_fixed] == template.get_chemical_symbols()
         assert atoms.constraints[0].get_indices().tolist() == list(range(n_fixed))
         closest = min_distances(atoms.positions[n_fixed:], template.positions, atoms.cell.array)
-        assert closest.min() >= 0.75 * 2 * 1.11 - 1e-9
-        assert atoms.info["inpainting_pushed"] >= 0
+        assert closest.min() >= 0.8 * 2 * 1.11 - 1e-9
+        assert atoms.info["inpainting_pushed"] >= atoms.info["inpainting_violations"] == 0
 
 
 def test_fixed_mask_and_counts(generator):
@@ -120,3 +120,14 @@ def test_hmc_sampler_holds_fixed_atoms():
                                   progress=False)[0]
     assert np.array_equal(atoms.positions[: len(template)], template.positions)
     assert 0.0 <= atoms.info["hmc_acceptance"] <= 1.0
+
+
+def test_min_distance_safeguard_is_pairwise_and_explicit(generator):
+    template = _slab_template()
+    atoms = generator.generate(template=template, min_distance=2.1, steps=3, seed=3,
+                               progress=False)[0]
+    n_fixed = len(template)
+    closest = min_distances(atoms.positions[n_fixed:], template.positions, atoms.cell.array)
+    assert atoms.info["inpainting_violations"] == int((closest < 2.1 - 1e-9).sum()) == 0
+    with pytest.raises(AmdenError, match="min_distance"):
+        generator.generate(template=template, min_distance=-1.0, steps=2, progress=False)

@@ -25,9 +25,10 @@ __all__ = ["InpaintingPlan", "fixed_atoms_mask", "min_distances", "place_free_at
            "plan_inpainting"]
 
 #: Default closest approach of a generated atom to a fixed one, as a fraction of the sum of
-#: covalent radii (the model cards store no minimum distance of their data; 0.75 keeps
-#: Si-Si >= 1.67 Å and Si-O >= 1.33 Å, below the shortest bonds of the training glasses).
-MIN_DISTANCE_FRACTION = 0.75
+#: their covalent radii (the model cards store no minimum distance of their data): 0.8 gives
+#: Si-Si 1.78 Å and Si-O 1.42 Å, below the shortest distances of the shipped training data
+#: (a-Si 2.17 Å, a-SiO2 1.46 Å).
+MIN_DISTANCE_FRACTION = 0.8
 
 
 @dataclass
@@ -45,7 +46,8 @@ class InpaintingPlan:
     free_symbols
         Elements of the atoms to generate.
     min_distance
-        Closest allowed free-fixed distance, Å.
+        Closest allowed free-fixed distance, Å, or None for
+        ``MIN_DISTANCE_FRACTION`` x the sum of the two atoms' covalent radii.
 
     """
 
@@ -53,12 +55,27 @@ class InpaintingPlan:
     fixed_positions: np.ndarray
     fixed_symbols: list[str]
     free_symbols: list[str]
-    min_distance: float
+    min_distance: float | None
 
     @property
     def n_fixed(self) -> int:
         """Number of fixed atoms ``F``."""
         return len(self.fixed_symbols)
+
+    def thresholds(self) -> np.ndarray:
+        """Closest allowed distance ``(n_free, F)`` of each free atom to each fixed atom, Å."""
+        if self.min_distance is not None:
+            return np.full((len(self.free_symbols), self.n_fixed), self.min_distance)
+        free = np.array([covalent_radii[atomic_numbers[s]] for s in self.free_symbols])
+        fixed = np.array([covalent_radii[atomic_numbers[s]] for s in self.fixed_symbols])
+        return MIN_DISTANCE_FRACTION * (free[:, None] + fixed[None, :])
+
+    def violations(self, free: np.ndarray) -> np.ndarray:
+        """Boolean ``(n_free,)``: free atoms at ``free`` (Å) closer than allowed to a fixed one."""
+        if self.n_fixed == 0:
+            return np.zeros(len(free), dtype=bool)
+        _, distances = get_distances(free, self.fixed_positions, cell=self.cell, pbc=True)
+        return (distances < self.thresholds()[: len(free)]).any(axis=1)
 
 
 def fixed_atoms_mask(template: Atoms, fixed_mask=None) -> np.ndarray:
@@ -115,16 +132,15 @@ def plan_inpainting(template: Atoms, fixed_mask, elements: list[str], free_symbo
                 f"{density * template.cell.volume:.1f} atoms, and {len(fixed)} are fixed; use a "
                 "larger cell, a higher density or n_atoms=")
         free_symbols = [elements[0]] * n_free
-    if min_distance is None:
-        radius = max(covalent_radii[atomic_numbers[s]] for s in set(elements))
-        min_distance = MIN_DISTANCE_FRACTION * 2 * radius
+    if min_distance is not None and not (np.isfinite(min_distance) and min_distance >= 0):
+        raise AmdenError(f"min_distance must be a distance >= 0 in Å, got {min_distance}")
     return InpaintingPlan(np.array(template.cell.array), fixed.positions.copy(),
-                          fixed.get_chemical_symbols(), list(free_symbols), float(min_distance))
+                          fixed.get_chemical_symbols(), list(free_symbols), min_distance)
 
 
 def place_free_atoms(plan: InpaintingPlan, n_systems: int, generator: torch.Generator | None,
                      tries: int = 200) -> np.ndarray:
-    """Uniform starting positions ``(B, n_free, 3)`` at least ``min_distance`` from fixed atoms.
+    """Uniform starting positions ``(B, n_free, 3)`` clear of the fixed atoms (``thresholds``).
 
     Each atom is redrawn until it is far enough (at most ``tries`` times; then it keeps its
     last draw and the final check reports it).
@@ -133,13 +149,16 @@ def place_free_atoms(plan: InpaintingPlan, n_systems: int, generator: torch.Gene
     out = np.empty((n_systems, n_free, 3))
     for b in range(n_systems):
         todo = np.arange(n_free)
+        thresholds = plan.thresholds()
         for _ in range(tries):
             fractional = torch.rand((todo.size, 3), generator=generator,
                                     dtype=torch.float64).numpy()
             out[b, todo] = fractional @ plan.cell
-            too_close = min_distances(out[b, todo], plan.fixed_positions, plan.cell) < (
-                plan.min_distance)
-            todo = todo[too_close]
+            if plan.n_fixed == 0:
+                break
+            _, distances = get_distances(out[b, todo], plan.fixed_positions, cell=plan.cell,
+                                         pbc=True)
+            todo = todo[(distances < thresholds[todo]).any(axis=1)]
             if todo.size == 0:
                 break
     return out
@@ -153,24 +172,27 @@ def min_distances(free: np.ndarray, fixed: np.ndarray, cell: np.ndarray) -> np.n
     return distances.min(axis=1)
 
 
-def push_free_atoms(free: np.ndarray, plan: InpaintingPlan, sweeps: int = 10) -> np.ndarray:
-    """Move free atoms closer than ``min_distance`` to a fixed atom radially out to it.
+def push_free_atoms(free: np.ndarray, plan: InpaintingPlan, sweeps: int = 100) -> np.ndarray:
+    """Move free atoms closer than allowed to a fixed atom radially out to the threshold.
 
-    Returns the new ``(n_free, 3)`` positions, Å; a few sweeps settle atoms near several
-    fixed ones.
+    Returns the new ``(n_free, 3)`` positions, Å. Each sweep moves every offending atom
+    away from the fixed atom it violates most; an atom wedged between fixed atoms may need
+    several sweeps (``plan.violations`` tells what remains).
     """
     free = free.copy()
     if len(plan.fixed_positions) == 0:
         return free
+    thresholds = plan.thresholds().T  # (F, n_free)
+    columns = np.arange(len(free))
     for _ in range(sweeps):
         vectors, distances = get_distances(plan.fixed_positions, free, cell=plan.cell, pbc=True)
-        nearest = distances.argmin(axis=0)
-        columns = np.arange(len(free))
-        d = distances[nearest, columns]
-        close = d < plan.min_distance
+        worst = (distances - thresholds).argmin(axis=0)
+        d = distances[worst, columns]
+        limit = thresholds[worst, columns]
+        close = d < limit
         if not close.any():
             break
-        v = vectors[nearest[close], columns[close]]
-        d = np.maximum(d[close], 1e-6)[:, None]
-        free[close] += v / d * (plan.min_distance * (1 + 1e-6) - d)
+        v = vectors[worst[close], columns[close]]
+        d, limit = np.maximum(d[close], 1e-6)[:, None], limit[close][:, None]
+        free[close] += v / d * (limit * (1 + 1e-6) - d)
     return free
