@@ -10,7 +10,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +18,27 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.cell import Cell
+from ase.constraints import FixAtoms
 from ase.data import atomic_masses, atomic_numbers
 from ase.formula import Formula
 from torch import nn
 from tqdm.auto import tqdm
 
+from ase_amden.analysis.scattering import ScatteringSetup
 from ase_amden.analysis.symmetry import flag_crystalline
 from ase_amden.catalog import ModelDetails, model_details, read_quality_table
 from ase_amden.checks import CHECK_MODES, check_number_density, check_structures
 from ase_amden.devices import check_device
 from ase_amden.diffusion.ghosts import node_count
 from ase_amden.diffusion.guidance import GuidedDenoiser
+from ase_amden.diffusion.inpainting import (
+    InpaintingPlan,
+    min_distances,
+    place_free_atoms,
+    plan_inpainting,
+    push_free_atoms,
+)
+from ase_amden.diffusion.observables import ObservableGuidance
 from ase_amden.diffusion.rng import RandomLike, seed_from
 from ase_amden.diffusion.samplers import SAMPLERS, Sampler, SamplerState, run_sampler
 from ase_amden.errors import AmdenError, InvalidStructureError, UnknownNameError, unknown_name
@@ -147,6 +157,8 @@ class _Plan:
     info: dict[str, Any]
     check: str  # ase_amden.checks mode
     symbols: list[str] | None  # the fixed composition, one symbol per atom
+    inpainting: InpaintingPlan | None  # template atoms held fixed
+    observable: ObservableGuidance | None  # a measured curve steered towards
 
     @property
     def n_batches(self) -> int:
@@ -297,7 +309,7 @@ class AmorphousGenerator:
             torch.no_grad(),
         ):
             state, largest_output = self._sample(plan, indices, bar.update)
-        structures = self.to_atoms(state, plan.info, indices)
+        structures = self._atoms(plan, state, indices)
         return self._check(plan, structures, largest_output)[index - start]
 
     # ------------------------------------------------------------------ generation
@@ -319,6 +331,10 @@ class AmorphousGenerator:
         seed: RandomLike = None,
         progress: bool = True,
         check: str = "warn",
+        template: Atoms | None = None,
+        fixed_mask: Sequence[bool] | np.ndarray | None = None,
+        min_distance: float | None = None,
+        observables: Mapping[str, tuple] | None = None,
     ) -> list[Atoms]:
         """Generate ``count`` structures.
 
@@ -385,6 +401,28 @@ class AmorphousGenerator:
             ``"warn"`` warns and records ``check_warnings`` and ``check_min_distance`` in
             ``atoms.info``; ``"strict"`` raises :class:`~ase_amden.errors.StructureCheckError`
             instead; ``"off"`` skips them.
+        template
+            Inpainting: an ``ase.Atoms`` whose atoms under ``FixAtoms`` (or ``fixed_mask``)
+            are held at their positions and elements; its other atoms are dropped and new ones
+            generated in its cell: ``composition``/``n_atoms`` name the generated atoms, else
+            ``round(density V) - n_fixed`` of them (``density`` in atoms/Å^3, default the
+            training density). The fixed atoms come first in each result, exactly where they
+            were, under ``FixAtoms``. Not with ``cell``; samplers ``flow`` and ``shortcut``
+            cannot inpaint positions.
+        fixed_mask
+            Boolean mask over the template's atoms, instead of its ``FixAtoms``.
+        min_distance
+            Closest start of a generated atom to a fixed one, Å (default 0.8 x the sum of
+            the two atoms' covalent radii); generated atoms that the sampler leaves closer
+            are moved radially out to it at the end: ``atoms.info["inpainting_pushed"]``
+            counts them, ``["inpainting_min_distance"]`` is the closest approach before
+            that, Å, and ``["inpainting_violations"]`` counts atoms still too close after.
+        observables
+            A measured curve to match: ``{"structure_factor": (q, S_q)}`` (q in 1/Å) or
+            ``{"rdf": (r, g_r)}`` (r in Å), optionally with a third item of options
+            ``{"weighting": "xray" | "neutron" | "number", "strength": 0.05, "max_shift": 0.1}``
+            (see :class:`~ase_amden.diffusion.observables.ObservableGuidance`); the R-factor
+            reached is ``atoms.info["observable_rfactor"]``. Samplers sde, ode and langevin.
 
         Returns
         -------
@@ -415,7 +453,8 @@ class AmorphousGenerator:
         plan = self._plan(
             count, cell=cell, n_atoms=n_atoms, density=density, composition=composition,
             targets=targets, sampler=sampler, steps=steps, sampler_options=sampler_options,
-            guidance=guidance, batch_size=batch_size, seed=seed, check=check,
+            guidance=guidance, batch_size=batch_size, seed=seed, check=check, template=template,
+            fixed_mask=fixed_mask, min_distance=min_distance, observables=observables,
         )
         structures: list[Atoms] = []
         with (
@@ -427,14 +466,15 @@ class AmorphousGenerator:
                 indices = range(start, min(start + plan.batch_size, plan.count))
                 state, largest_output = self._sample(plan, indices, bar.update)
                 structures.extend(
-                    self._check(plan, self.to_atoms(state, plan.info, indices), largest_output)
+                    self._check(plan, self._atoms(plan, state, indices), largest_output)
                 )
         return structures
 
     # ------------------------------------------------------------------ stages
 
     def _plan(self, count, *, cell, n_atoms, density, composition, targets, sampler, steps,
-              sampler_options, guidance, batch_size, seed, check="warn") -> _Plan:
+              sampler_options, guidance, batch_size, seed, check="warn", template=None,
+              fixed_mask=None, min_distance=None, observables=None) -> _Plan:
         """Validate a request and lay it out: sampler, steps, targets, cell, nodes, seed."""
         card = self.card
         if int(count) != count or count < 1:
@@ -457,12 +497,19 @@ class AmorphousGenerator:
                 f"sampler {sampler!r} takes no classifier-free guidance (it samples the "
                 "model's own distribution); use guidance=0, or another sampler"
             )
+        self._check_conditioning(sampler_obj, template, cell, observables)
         properties, mask = self._normalised_targets(targets)
         if card.fixed_composition:
             composition, density = self._fixed_composition_defaults(
                 cell, n_atoms, density, composition, targets)
-        cell_array, n_nodes, fixed = self._layout(cell, n_atoms, density, composition)
+        inpainting = None
+        if template is not None:
+            inpainting, cell_array, n_nodes, fixed = self._inpainting_layout(
+                template, fixed_mask, n_atoms, density, composition, min_distance)
+        else:
+            cell_array, n_nodes, fixed = self._layout(cell, n_atoms, density, composition)
         self._check_memory(cell_array, n_nodes, min(batch_size or count, count))
+        observable = self._observable(observables, denoise_schedule=sampler_obj.pos_schedule)
         seed_int = seed_from(seed)
         batch_size = int(min(batch_size or count, count))
         info = provenance(
@@ -476,6 +523,7 @@ class AmorphousGenerator:
             properties=properties, mask=mask, guidance=float(guidance),
             cell=cell_array, n_nodes=n_nodes, fixed=fixed,
             seed=seed_int, info=info, check=check,
+            inpainting=inpainting, observable=observable,
             symbols=None if fixed is None else [card.elements[k] for k in fixed],
         )
 
@@ -494,8 +542,34 @@ class AmorphousGenerator:
         state = self._initial_state(
             plan.sampler, plan.cell, plan.n_nodes, len(indices), plan.fixed, generator
         )
-        state = run_sampler(plan.sampler, state, denoise, plan.steps, generator, callback)
+        if plan.inpainting is not None:
+            state = self._hold_template(state, plan.inpainting, generator)
+        network = denoise
+        if plan.observable is not None:
+            plan.observable.denoise, plan.observable.species = denoise, self._species(state)
+            network = plan.observable
+        state = run_sampler(plan.sampler, state, network, plan.steps, generator, callback)
+        self._report_conditioning(state, plan.inpainting, plan.observable)
         return state, denoise.largest_output
+
+    def _atoms(self, plan: _Plan, state: SamplerState, indices: range) -> list[Atoms]:
+        """:meth:`to_atoms`, then the template atoms put back (inpainting).
+
+        The fixed atoms get the template's float64 positions, untouched by the model, under
+        ``FixAtoms``; generated atoms the sampler left too close to them are pushed out.
+        """
+        images = self.to_atoms(state, plan.info, indices)
+        inpainting = plan.inpainting
+        if inpainting is None:
+            return images
+        n_fixed = inpainting.n_fixed
+        for atoms in images:
+            atoms.positions[:n_fixed] = inpainting.fixed_positions
+            atoms.positions[n_fixed:] = push_free_atoms(atoms.positions[n_fixed:], inpainting)
+            atoms.info["inpainting_violations"] = int(
+                inpainting.violations(atoms.positions[n_fixed:]).sum())
+            atoms.set_constraint(FixAtoms(indices=range(n_fixed)))
+        return images
 
     def _check(self, plan: _Plan, structures: list[Atoms], largest_output: float) -> list[Atoms]:
         """Check one batch of structures before they are returned.
@@ -719,6 +793,105 @@ class AmorphousGenerator:
         if ghosts:
             return cell_array, node_count(abs(np.linalg.det(cell_array)), card.rho_max), None
         return cell_array, int(n_atoms), fixed
+
+    # ------------------------------------------------------------------ conditioning
+
+    @staticmethod
+    def _check_conditioning(sampler: Sampler, template, cell, observables) -> None:
+        """Refuse inpainting or observable guidance where the sampler cannot do it."""
+        if template is not None and not sampler.supports_inpainting:
+            usable = sorted(n for n, c in SAMPLERS.items() if c.supports_inpainting)
+            raise AmdenError(
+                f"sampler {sampler.name!r} cannot hold atoms at fixed positions (template=); "
+                f"samplers that can: {', '.join(map(repr, usable))}")
+        if template is not None and cell is not None:
+            raise AmdenError("give template= or cell=, not both: the template's cell is used")
+        if observables and not sampler.supports_observables:
+            usable = sorted(n for n, c in SAMPLERS.items() if c.supports_observables)
+            raise AmdenError(
+                f"sampler {sampler.name!r} cannot be guided by a measured observable "
+                f"(observables=); samplers that can: {', '.join(map(repr, usable))}")
+
+    def _inpainting_layout(self, template, fixed_mask, n_atoms, density, composition,
+                           min_distance):
+        """Plan, cell, node count and element classes of an inpainting run."""
+        card = self.card
+        free = None
+        if composition is not None or n_atoms is not None:
+            free = _composition_symbols(composition or card.elements[0], n_atoms)
+        density = density or card.training.get("default_number_density")
+        if free is None and density is None:
+            raise AmdenError(f"give n_atoms= or density=: model {card.name!r} has no default "
+                             "density")
+        plan = plan_inpainting(template, fixed_mask, card.elements, free, density, min_distance)
+        symbols = plan.fixed_symbols + plan.free_symbols
+        unknown = sorted(set(symbols) - set(card.elements))
+        if unknown:
+            raise unknown_name("element", unknown[0], card.elements)
+        volume = abs(np.linalg.det(plan.cell))
+        self._check_density(len(symbols) / volume, "the density of the inpainted cell")
+        classes = np.array([card.elements.index(s) for s in symbols])
+        return plan, plan.cell, len(symbols), classes
+
+    def _hold_template(self, state: SamplerState, plan: InpaintingPlan,
+                       generator: SystemStreams) -> SamplerState:
+        """Put the fixed atoms first in every structure and start the free ones clear of them."""
+        b, n_fixed = state.n_systems, plan.n_fixed
+        free = place_free_atoms(plan, generator.generators)
+        known = np.concatenate([np.broadcast_to(plan.fixed_positions, (b, n_fixed, 3)), free],
+                               axis=1).reshape(-1, 3)
+        is_fixed = np.tile(np.arange(known.shape[0] // b) < n_fixed, b)
+        known = torch.as_tensor(known, dtype=self.dtype, device=self.device)
+        mask = torch.as_tensor(is_fixed, device=self.device)
+        return replace(state, positions=known, fixed_positions=known,
+                                   fixed_mask=mask)
+
+    def _observable(self, observables, denoise_schedule):
+        """The observable guidance of ``observables`` (None without one)."""
+        if not observables:
+            return None
+        if len(observables) != 1:
+            raise AmdenError(f"give one observable, got {sorted(observables)}")
+        (kind, value), = observables.items()
+        if not isinstance(value, tuple | list) or len(value) not in (2, 3):
+            raise AmdenError(f"observables[{kind!r}] must be (x, y) or (x, y, options)")
+        options = dict(value[2]) if len(value) == 3 else {}
+        steering = {k: options.pop(k) for k in ("strength", "max_shift") if k in options}
+        known = {"weighting", "sigma", "dr"}
+        if set(options) - known:
+            raise UnknownNameError(f"unknown observable option(s) {sorted(set(options) - known)};"
+                                   " options are strength, max_shift, weighting, sigma, dr")
+        setup = ScatteringSetup(kind, value[0], value[1], self.card.elements, **options)
+        return ObservableGuidance(None, setup, denoise_schedule, **steering)
+
+    def _species(self, state: SamplerState) -> torch.Tensor:
+        """Element index of each node, known before sampling (needed by observable guidance)."""
+        if state.fixed_elements is not None:
+            return state.fixed_elements.argmax(dim=-1)
+        if len(self.card.elements) == 1 and self.card.rho_max is None:
+            return torch.zeros(state.positions.shape[0], dtype=torch.long, device=self.device)
+        raise AmdenError(f"observable guidance needs the elements of every atom: give "
+                         f"composition= for model {self.card.name!r}")
+
+    @staticmethod
+    def _report_conditioning(state: SamplerState, plan, observable) -> None:
+        """Per-structure seam check and observable R-factor into ``state.diagnostics``."""
+        if plan is not None:
+            positions = state.positions.detach().cpu().double().numpy()
+            n = positions.shape[0] // state.n_systems
+            closest = [min_distances(positions[b * n + plan.n_fixed:(b + 1) * n],
+                                     plan.fixed_positions, plan.cell)
+                       for b in range(state.n_systems)]
+            state.diagnostics["inpainting_min_distance"] = torch.tensor(
+                [float(c.min()) for c in closest])
+            state.diagnostics["inpainting_pushed"] = torch.tensor(
+                [int(plan.violations(positions[b * n + plan.n_fixed:(b + 1) * n]).sum())
+                 for b in range(state.n_systems)])
+        if observable is not None:
+            computed = observable.setup(state.positions, observable.species, state.cell,
+                                        state.system_idx)
+            state.diagnostics["observable_rfactor"] = torch.tensor(
+                observable.setup.rfactor(computed))
 
     def _initial_state(self, sampler, cell_array, n_nodes, n_systems, fixed, generator):
         cell = torch.as_tensor(cell_array, dtype=self.dtype, device=self.device)

@@ -17,6 +17,7 @@ from .pair import rdf, structure_factor
 from .plot import plot_report, report_figure
 from .relax import relax, relaxed_energies, relaxed_energy
 from .rings import average_ring_size, ring_statistics
+from .scattering import pair_distribution, rfactor
 from .symmetry import Symmetry, flag_crystalline, symmetry
 from .validation import largest_rmax
 
@@ -38,6 +39,7 @@ __all__ = [
     "isotropic_moduli",
     "largest_rmax",
     "network_metrics",
+    "pair_distribution",
     "plot_report",
     "rdf",
     "rdf_rmsd",
@@ -45,6 +47,7 @@ __all__ = [
     "relaxed_energies",
     "relaxed_energy",
     "report_figure",
+    "rfactor",
     "ring_statistics",
     "structure_factor",
     "summary",

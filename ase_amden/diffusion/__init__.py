@@ -4,7 +4,9 @@ from ase_amden.diffusion.flow import FlowSampler, flow_noised_elements
 from ase_amden.diffusion.ghosts import add_ghosts, ghost_count, node_count, remove_ghosts
 from ase_amden.diffusion.guidance import GuidedDenoiser, combine_guidance
 from ase_amden.diffusion.hmc import HMCSampler
+from ase_amden.diffusion.inpainting import InpaintingPlan, fixed_atoms_mask
 from ase_amden.diffusion.langevin import LangevinSampler
+from ase_amden.diffusion.observables import ObservableGuidance
 from ase_amden.diffusion.rng import RandomLike, seed_from, torch_generator
 from ase_amden.diffusion.samplers import (
     SAMPLERS,
@@ -34,9 +36,11 @@ __all__ = [
     "FlowSampler",
     "GuidedDenoiser",
     "HMCSampler",
+    "InpaintingPlan",
     "LangevinSampler",
     "NoiseSchedule",
     "NoisedBatch",
+    "ObservableGuidance",
     "ODESampler",
     "PositionSchedule",
     "RandomLike",
@@ -47,6 +51,7 @@ __all__ = [
     "add_ghosts",
     "combine_guidance",
     "ddim_update",
+    "fixed_atoms_mask",
     "flow_noised_elements",
     "forward_noise",
     "get_sampler",

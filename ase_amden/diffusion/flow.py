@@ -51,6 +51,8 @@ class FlowSampler(Sampler):
 
     name = "flow"
     objectives = ("flow",)
+    supports_inpainting = False  # its noising path is not the position schedule
+    supports_observables = False
     default_steps = 200
 
     def __init__(

@@ -71,6 +71,7 @@ class HMCSampler(Sampler):
     name = "hmc"
     default_steps = 2000
     supports_guidance = False
+    supports_observables = False  # HMC samples the model energy itself
 
     def __init__(
         self,

@@ -82,6 +82,11 @@ class SamplerState:
         Per-structure ``(B,)`` statistics a sampler keeps while it runs (e.g. the HMC
         acceptance rate); samplers update this dict in place and
         :class:`~ase_amden.AmorphousGenerator` copies each entry into ``atoms.info``.
+    fixed_positions, fixed_mask
+        ``(N, 3)`` known positions (Å) and ``(N,)`` bool, True for the atoms they hold
+        (positional inpainting), or None. Before every step the fixed atoms are set to their
+        known positions noised to the current time (RePaint); at the end they are exactly
+        the known positions.
 
     """
 
@@ -91,6 +96,8 @@ class SamplerState:
     system_idx: Tensor
     fixed_elements: Tensor | None = None
     diagnostics: dict[str, Tensor] = field(default_factory=dict)
+    fixed_positions: Tensor | None = None
+    fixed_mask: Tensor | None = None
 
     @property
     def n_systems(self) -> int:
@@ -113,6 +120,15 @@ class SamplerState:
             raise ValueError(
                 f"fixed_elements must match elements {tuple(self.elements.shape)}, "
                 f"got {tuple(self.fixed_elements.shape)}"
+            )
+        if (self.fixed_positions is None) != (self.fixed_mask is None):
+            raise ValueError("fixed_positions and fixed_mask are given together or not at all")
+        if self.fixed_positions is not None and (
+            self.fixed_positions.shape != (n, 3) or self.fixed_mask.shape != (n,)
+        ):
+            raise ValueError(
+                f"fixed_positions must be (N={n}, 3) and fixed_mask (N,), got "
+                f"{tuple(self.fixed_positions.shape)} and {tuple(self.fixed_mask.shape)}"
             )
 
 
@@ -141,6 +157,10 @@ class Sampler(ABC):
     default_steps: ClassVar[int] = 200
     #: False for samplers that cannot apply classifier-free guidance.
     supports_guidance: ClassVar[bool] = True
+    #: False for samplers that cannot hold atoms at known positions (positional inpainting).
+    supports_inpainting: ClassVar[bool] = True
+    #: False for samplers that cannot be steered by the gradient of a measured observable.
+    supports_observables: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -217,6 +237,15 @@ class Sampler(ABC):
         alpha = float(self.el_schedule.alpha(t))
         sigma = float(self.el_schedule.sigma(t))
         return alpha * elements + sigma * _randn_like(elements, generator, system_idx)
+
+    def noised_known_positions(
+        self, positions: Tensor, t: float, generator: RandomStream, system_idx: Tensor
+    ) -> Tensor:
+        """Noise known (fixed) positions to time ``t`` with the position schedule, Å."""
+        return self.pos_schedule.add_noise(
+            positions, torch.as_tensor(t, dtype=positions.dtype, device=positions.device),
+            _randn_like(positions, generator, system_idx),
+        )
 
     @abstractmethod
     def step(
@@ -384,8 +413,9 @@ def run_sampler(
     Returns
     -------
     SamplerState
-        Final state: positions wrapped into their cells; the element channel is continuous
-        (take the argmax for classes), or exactly ``state.fixed_elements`` when given.
+        Final state: positions wrapped into their cells (fixed atoms: exactly
+        ``state.fixed_positions``, unwrapped); the element channel is continuous (take the
+        argmax for classes), or exactly ``state.fixed_elements`` when given.
 
     Raises
     ------
@@ -396,10 +426,16 @@ def run_sampler(
     grid = sampler.time_grid(steps).tolist()
     n_steps = len(grid) - 1
     fixed = state.fixed_elements
+    known, mask = state.fixed_positions, state.fixed_mask
     for i, (t, t_next) in enumerate(zip(grid[:-1], grid[1:], strict=True)):
         if fixed is not None:
             state = dataclasses.replace(
                 state, elements=sampler.noised_known_elements(fixed, t, generator, state.system_idx)
+            )
+        if known is not None:
+            noised = sampler.noised_known_positions(known, t, generator, state.system_idx)
+            state = dataclasses.replace(
+                state, positions=torch.where(mask[:, None], noised, state.positions)
             )
         positions, elements = sampler.step(state, t, t_next, denoise, generator)
         if fixed is not None:
@@ -419,4 +455,8 @@ def run_sampler(
             callback(1)
     if fixed is not None:
         state = dataclasses.replace(state, elements=fixed.clone())
+    if known is not None:
+        state = dataclasses.replace(
+            state, positions=torch.where(mask[:, None], known, state.positions)
+        )
     return state

@@ -49,6 +49,8 @@ class ShortcutSampler(Sampler):
 
     name = "shortcut"
     objectives = _OBJECTIVES
+    supports_inpainting = False  # its noising path is not the position schedule
+    supports_observables = False
     default_steps = 4
 
     def __init__(
