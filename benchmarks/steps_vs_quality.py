@@ -227,6 +227,7 @@ def evaluate(generator: AmorphousGenerator, reference_path: str, args, say) -> d
         "sampling_card": dict(card.sampling),
         "columns": usable,
         "skipped": skipped,
+        "not_run": [name for name in COLUMNS if name not in args.samplers],
         "skipped_cells": [f"{name}:{steps}" for name, steps in args.skip],
         "cells": cells,
     }
@@ -256,6 +257,7 @@ def markdown(name: str, result: dict, rows: Sequence[int]) -> str:
                          f"{c['cpu_seconds_per_structure']:.3g} s)")
         lines.append(f"| {steps} | " + " | ".join(cells) + " |")
     notes = [f"- no `{col}` column: {why}" for col, why in result["skipped"].items()]
+    notes += [f"- `{col}` not run (not in --samplers)" for col in result["not_run"]]
     notes += [f"- not run: {cell}" for cell in result["skipped_cells"]]
     for col, by_steps in result.get("property_mae", {}).items():
         for steps, props in by_steps.items():

@@ -314,3 +314,23 @@ def test_silica_cooling_rate(tmp_path):
     assert 0.0 <= generated["metrics"]["former_fraction"] <= 1.0
     assert (tmp_path / "silica_cooling_rate_toy-sio2.json").exists()
     assert Path(result["png"]).exists()
+
+
+def test_steps_vs_quality_property_mae(files, tmp_path):
+    from benchmarks import steps_vs_quality
+
+    data = steps_vs_quality.main([
+        "--checkpoint", str(files["sio2"]), "--reference", files["sio2_data"], "--quick",
+        "--quiet", "--out", str(tmp_path), "--samplers", "ode", "--rows", "1",
+        "--property-mae", "--property-rows", "1", "--n-targets", "2",
+    ])
+    result = data["models"]["tiny-SiO2"]
+    assert result["columns"] == ["ode"]
+    mae = result["property_mae"]["ode"]["1"]
+    assert set(mae) == {"shear_modulus", "ring_size"}
+    assert mae["shear_modulus"]["units"] == "GPa"
+    for value in mae.values():
+        assert value["n"] <= 2 and (value["n"] == 0 or value["mean"] >= 0.0)
+    table = (tmp_path / "steps_vs_quality_tiny-SiO2.md").read_text()
+    assert "ode, 1 steps: shear_modulus MAE" in table
+    assert "`sde` not run" in table
