@@ -388,7 +388,10 @@ class AmorphousGenerator:
         guidance
             Classifier-free guidance weight ``w >= 0`` (not with ``"hmc"``).
         batch_size
-            Most structures passed through the network together (default: all ``count``).
+            Most structures passed through the network together (default: all ``count``):
+            each step builds one graph of the whole batch and makes one network call. On
+            the CPU the network uses torch's threads (all cores unless ``OMP_NUM_THREADS``
+            or ``torch.set_num_threads`` say otherwise; ``generate`` leaves them as set).
         seed
             int, numpy/torch generator or None; the int seed used is stored in
             ``atoms.info``. Structure ``i`` draws its noise from its own stream seeded by

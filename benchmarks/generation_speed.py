@@ -10,8 +10,19 @@
    GPU; on CPU the process's peak resident set (``ru_maxrss``, cumulative: sizes run in
    increasing order, so each value is the peak up to that size).
 
+3. Throughput: structures per second at ``--n-atoms`` for each of ``--throughput-steps``
+   (1, 5, 200) and ``--throughput-batches`` (1, 8, 32): one ``generate`` call of ``batch``
+   structures with ``batch_size=batch`` (one graph and one network call per step for the
+   whole batch). Cells with ``steps x batch`` above ``--throughput-max-work`` are left out
+   (listed in ``skipped``). Each cell also reports the process CPU seconds per structure
+   (time.process_time, all threads), which unlike the wall time does not grow when other
+   processes share the cores. The sampler is ``--throughput-sampler`` (default: the card's,
+   i.e. ``shortcut`` for a shortcut model; ``ode`` otherwise, whose ``steps`` grid has
+   ``steps + 1`` network calls).
+
 Timings use time.perf_counter after one warm-up generation; CPU thread count and device are
-reported. Writes ``generation_speed.json`` into ``--out``.
+reported (torch's default: all cores, unless OMP_NUM_THREADS or ``--threads`` say otherwise).
+Writes ``generation_speed.json`` into ``--out``.
 
 Run on the shipped model (from the repository root)::
 
@@ -60,10 +71,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--density", type=float, default=None,
                         help="number density, atoms/Å^3 (default: the model's training value)")
     parser.add_argument("--sampler", default="sde", help="sampler name (default sde)")
+    parser.add_argument("--throughput-steps", type=int, nargs="+", default=None,
+                        help="step counts of the throughput test (default 1 5 200)")
+    parser.add_argument("--throughput-batches", type=int, nargs="+", default=None,
+                        help="batch sizes of the throughput test (default 1 8 32)")
+    parser.add_argument("--throughput-max-work", type=int, default=None,
+                        help="largest steps x batch run in the throughput test (default 2000)")
+    parser.add_argument("--throughput-sampler", default=None,
+                        help="sampler of the throughput test (default: the card's, else ode)")
     args = parser.parse_args(argv)
     defaults = {"n_atoms": (256, 16), "steps": (200, 3), "batch": (8, 2),
                 "sizes": ([256, 512, 1000, 2000, 4000, 8000], [16, 32]),
-                "large_from": (2000, 32), "large_steps": (20, 2)}
+                "large_from": (2000, 32), "large_steps": (20, 2),
+                "throughput_steps": ([1, 5, 200], [1, 2]),
+                "throughput_batches": ([1, 8, 32], [1, 2]),
+                "throughput_max_work": (2000, 4)}
     for name, (full, fast) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, fast if args.quick else full)
@@ -95,6 +117,27 @@ def batch_test(generator, density, args) -> dict:
         "batch_size": batch,
         "speedup": one / batched,
     }
+
+
+def throughput_test(generator: AmorphousGenerator, density: float, args) -> dict:
+    """Structures per second (wall) and CPU seconds per structure, per steps and batch."""
+    sampler = args.throughput_sampler or generator.card.sampling.get("sampler", "ode")
+    rows, skipped = [], []
+    for steps in args.throughput_steps:
+        for batch in args.throughput_batches:
+            if steps * batch > args.throughput_max_work:
+                skipped.append({"steps": steps, "batch": batch})
+                continue
+            synchronize(generator.device)
+            wall, cpu = time.perf_counter(), time.process_time()
+            generator.generate(batch, n_atoms=args.n_atoms, density=density, sampler=sampler,
+                               steps=steps, batch_size=batch, seed=args.seed, progress=False)
+            synchronize(generator.device)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            rows.append({"steps": steps, "batch": batch, "structures_per_s": batch / wall,
+                         "wall_s_per_structure": wall / batch,
+                         "cpu_s_per_structure": cpu / batch})
+    return {"sampler": sampler, "n_atoms": args.n_atoms, "rows": rows, "skipped": skipped}
 
 
 def scaling_test(generator, density, args) -> list[dict]:
@@ -132,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                                           A_SI_NUMBER_DENSITY)
     timed_generation(generator, 1, args.n_atoms, 1, density, args)  # warm-up
     batch = batch_test(generator, density, args)
+    throughput = throughput_test(generator, density, args)
     scaling = scaling_test(generator, density, args)
     data = {
         "benchmark": "generation_speed",
@@ -140,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "settings": {k: v for k, v in vars(args).items() if k != "quiet"},
         "number_density": density,
         "batch": batch,
+        "throughput": throughput,
         "scaling": scaling,
     }
     path = write_json(args.out, "generation_speed.json", data)
@@ -148,6 +193,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
          "speedup"],
         [[batch["n_atoms"], batch["steps"], batch["batch_1_s_per_structure"],
           batch["batched_s_per_structure"], batch["speedup"]]],
+    ))
+    say("")
+    say(f"throughput, {throughput['n_atoms']} atoms, sampler {throughput['sampler']}:")
+    say(format_table(
+        ["steps", "batch", "structures/s", "wall s/struct", "CPU s/struct"],
+        [[r["steps"], r["batch"], r["structures_per_s"], r["wall_s_per_structure"],
+          r["cpu_s_per_structure"]] for r in throughput["rows"]],
     ))
     say("")
     say(format_table(

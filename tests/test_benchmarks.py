@@ -22,17 +22,19 @@ def finite(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def tiny_checkpoint(path, name, elements, *, properties=(), energy=False, rho_max=None):
+def tiny_checkpoint(path, name, elements, *, properties=(), energy=False, rho_max=None,
+                    shortcut=False):
     config = DenoiserConfig(n_classes=len(elements) + 1, property_names=tuple(properties),
                             hidden=8, n_layers=1, n_vector=2, cutoff=3.0, time_dim=4,
-                            property_dim=4, energy=energy)
+                            property_dim=4, energy=energy, shortcut=shortcut)
     torch.manual_seed(0)
     model = Denoiser(config).double()
     card = ModelCard(
         name=name, elements=list(elements), model_config=asdict(config), rho_max=rho_max,
         property_names=list(properties), property_units=["GPa", "Si atoms"][: len(properties)],
         property_mean=[25.0, 5.5][: len(properties)], property_std=[3.0, 0.3][: len(properties)],
-        energy=energy, training={"default_n_atoms": 24, "default_number_density": 0.025},
+        energy=energy, shortcut=shortcut,
+        training={"default_n_atoms": 24, "default_number_density": 0.025},
     )
     return save_checkpoint(path, model, card)
 
@@ -135,6 +137,43 @@ def test_generation_speed(files, tmp_path):
         assert row["s_per_200_steps"] == pytest.approx(row["s_per_step"] * 201)
         assert row["peak_memory_mib"] > 0
     assert data["environment"]["torch_threads"] >= 1
+    throughput = data["throughput"]
+    assert throughput["sampler"] == "ode"  # the card names no sampler
+    assert [(r["steps"], r["batch"]) for r in throughput["rows"]] == [(1, 1), (1, 2), (2, 1),
+                                                                      (2, 2)]
+    for row in throughput["rows"]:
+        assert row["structures_per_s"] == pytest.approx(1.0 / row["wall_s_per_structure"])
+        assert row["cpu_s_per_structure"] > 0
+    assert throughput["skipped"] == []
+
+
+def test_steps_vs_quality(files, tmp_path):
+    from benchmarks import steps_vs_quality
+
+    shortcut = tiny_checkpoint(tmp_path / "sc.pt", "tiny-Si-sc", ["Si"], shortcut=True)
+    data = steps_vs_quality.main([
+        "--checkpoint", str(files["si"]), "--checkpoint", str(shortcut),
+        "--reference", files["si_data"], "--quick", "--quiet", "--out", str(tmp_path),
+        "--skip", "langevin:2",
+    ])
+    plain, fast = data["models"]["tiny-Si"], data["models"]["tiny-Si-sc"]
+    assert plain["columns"] == ["sde", "ode", "langevin"]
+    assert set(plain["skipped"]) == {"flow", "shortcut"}
+    assert "flow" in plain["skipped"]["flow"] and "shortcut" in plain["skipped"]["shortcut"]
+    assert fast["columns"] == ["sde", "ode", "langevin", "shortcut"]
+    for result in (plain, fast):
+        assert result["reference_split"] == "test" and result["n_reference"] == 2
+        assert set(result["cells"]["langevin"]) == {"1"}  # langevin:2 was skipped
+        for column in result["columns"]:
+            for cell in result["cells"][column].values():
+                assert finite(cell["rdf_rmsd"]) and finite(cell["adf_rmsd"])
+                assert cell["seconds_per_structure"] > 0
+        assert finite(result["rdf_rmsd_floor"])
+    table = (tmp_path / "steps_vs_quality_tiny-Si-sc.md").read_text()
+    assert "| steps | sde | ode | langevin | shortcut |" in table
+    assert "| 2 |" in table and "no `flow` column" in table
+    assert (tmp_path / "steps_vs_quality_tiny-Si-sc.json").exists()
+    assert Path(fast["png"]).stat().st_size > 0
 
 
 def test_relaxation_gap(files, tmp_path):
@@ -303,3 +342,23 @@ def test_analyze_memory(tmp_path):
     assert [run["entropy_batch_size"] for run in data["runs"]] == [10, 100]
     for run in data["runs"]:
         assert run["wall_s"] > 0 and 50 < run["peak_rss_mib"] < 4000
+
+
+def test_steps_vs_quality_property_mae(files, tmp_path):
+    from benchmarks import steps_vs_quality
+
+    data = steps_vs_quality.main([
+        "--checkpoint", str(files["sio2"]), "--reference", files["sio2_data"], "--quick",
+        "--quiet", "--out", str(tmp_path), "--samplers", "ode", "--rows", "1",
+        "--property-mae", "--property-rows", "1", "--n-targets", "2",
+    ])
+    result = data["models"]["tiny-SiO2"]
+    assert result["columns"] == ["ode"]
+    mae = result["property_mae"]["ode"]["1"]
+    assert set(mae) == {"shear_modulus", "ring_size"}
+    assert mae["shear_modulus"]["units"] == "GPa"
+    for value in mae.values():
+        assert value["n"] <= 2 and (value["n"] == 0 or value["mean"] >= 0.0)
+    table = (tmp_path / "steps_vs_quality_tiny-SiO2.md").read_text()
+    assert "ode, 1 steps: shear_modulus MAE" in table
+    assert "`sde` not run" in table

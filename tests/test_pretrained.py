@@ -11,7 +11,8 @@ SHIPPED = AmorphousGenerator.available_pretrained()
 
 
 def test_the_models_the_docs_promise_are_shipped():
-    for name in ("a-Si", "a-Si-energy", "a-SiO2", "a-Si-melt", "a-Si-melt-energy"):
+    for name in ("a-Si", "a-Si-energy", "a-SiO2", "a-Si-melt", "a-Si-melt-energy",
+                 "a-Si-shortcut"):
         assert name in SHIPPED
     assert DEFAULT_MODEL == "a-Si"
 
@@ -26,6 +27,15 @@ def test_shipped_model_generates(name):
                             steps=3, seed=0, progress=False)
     assert set(atoms.get_chemical_symbols()) <= set(card.elements)
     assert np.isfinite(atoms.positions).all() and atoms.info["model"] == name
+
+
+def test_shortcut_model_generates_in_its_card_steps_without_options():
+    gen = AmorphousGenerator.pretrained("a-Si-shortcut", device="cpu")
+    assert gen.card.shortcut and gen.card.training["init_from"]["name"] == "a-Si"
+    assert gen.card.sampling == {"sampler": "shortcut", "steps": 10}
+    (atoms,) = gen.generate(1, n_atoms=64, seed=0, progress=False)
+    assert (atoms.info["sampler"], atoms.info["steps"]) == ("shortcut", 10)
+    assert len(atoms) == 64 and np.isfinite(atoms.positions).all()
 
 
 def test_silica_model_is_conditioned_on_shear_modulus_and_ring_size():

@@ -337,7 +337,7 @@ class Denoiser(nn.Module):
         """Vector-channel displacements ``X^(L) - X`` ``(N, k, 3)`` and ``H^(L)``."""
         cutoff = self.config.cutoff
         src, dst, shift = periodic_graph(positions, cell, system_idx, cutoff)
-        edge_vector = positions[dst] - positions[src] + shift
+        edge_vector = positions.index_select(0, dst) - positions.index_select(0, src) + shift
         distance_sq = edge_vector.square().sum(-1, keepdim=True)
         edge_attr = distance_embedding(distance_sq, cutoff)
         # Clamping keeps the gradient finite for (unphysical) coincident atoms.
@@ -484,4 +484,31 @@ def with_channel_distances(weights: dict[str, torch.Tensor],
             parent = weights[key]
             zeros = parent.new_zeros(parent.shape[0], config.n_vector)
             grown[key] = torch.cat([parent, zeros], dim=1)
+    return grown
+
+
+def with_step_size(weights: dict[str, torch.Tensor],
+                   config: DenoiserConfig) -> dict[str, torch.Tensor]:
+    """A parent network's weights for the same network with the shortcut step-size input.
+
+    The parent is ``config`` with ``shortcut=False``. The step-size features are the
+    last columns of the input embedding, so the parent's embedding fills the first
+    columns and the new ones start at zero: the grown network computes the parent's
+    function at every step size until it is trained (fine-tuning a shipped model
+    into a shortcut model).
+
+    Parameters
+    ----------
+    weights
+        ``state_dict`` of the parent network.
+    config
+        Configuration of the grown network (``shortcut=True``).
+
+    """
+    if not config.shortcut:
+        raise ValueError("config must have shortcut=True")
+    grown = dict(weights)
+    parent = weights["embed.weight"]
+    zeros = parent.new_zeros(parent.shape[0], SinusoidalFeatures(config.time_dim).width)
+    grown["embed.weight"] = torch.cat([parent, zeros], dim=1)
     return grown

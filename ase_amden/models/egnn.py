@@ -115,7 +115,9 @@ class PairLinear(nn.Module):
         self, h: torch.Tensor, edge_attr: torch.Tensor, src: torch.Tensor, dst: torch.Tensor
     ) -> torch.Tensor:
         """``(E, out_dim)`` pre-activations of the edges ``src -> dst``."""
-        return self.source(h)[src] + self.target(h)[dst] + self.edge(edge_attr)
+        # index_select gathers rows several times faster than advanced indexing on the CPU.
+        return (self.source(h).index_select(0, src) + self.target(h).index_select(0, dst)
+                + self.edge(edge_attr))
 
 
 class EGNNLayer(nn.Module):
@@ -237,7 +239,8 @@ class EGNNLayer(nn.Module):
 
         """
         # d_ij = X_i - X_j - o_ij per channel, from displacements and the input edge vector.
-        difference = vectors[src] - vectors[dst] - edge_vector.unsqueeze(1)
+        difference = (vectors.index_select(0, src) - vectors.index_select(0, dst)
+                      - edge_vector.unsqueeze(1))
         if self.channel_cutoff is not None:
             channel_attr = distance_embedding(difference.square().sum(-1), self.channel_cutoff)
             edge_attr = torch.cat([edge_attr, channel_attr], dim=-1)

@@ -122,5 +122,6 @@ def periodic_graph(
         src = torch.zeros(0, dtype=torch.long, device=device)
         dst = torch.zeros(0, dtype=torch.long, device=device)
         image = torch.zeros(0, 3, dtype=positions.dtype, device=device)
-    shift = torch.einsum("ei,eij->ej", image, cell.to(positions.dtype)[system_idx[src]])
+    edge_cells = cell.to(positions.dtype).index_select(0, system_idx.index_select(0, src))
+    shift = (image.unsqueeze(-1) * edge_cells).sum(1)
     return src, dst, shift

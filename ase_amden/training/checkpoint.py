@@ -276,7 +276,8 @@ def load_checkpoint(
     return LoadedCheckpoint(model=model, card=card, state=state)
 
 
-def export_for_shipping(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+def export_for_shipping(src: str | os.PathLike, dst: str | os.PathLike,
+                        sampling: dict[str, Any] | None = None) -> Path:
     """Write a small inference-only copy of a checkpoint.
 
     The optimiser state, the raw weights and the training extras are dropped; the
@@ -288,6 +289,10 @@ def export_for_shipping(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         Checkpoint written by :func:`save_checkpoint`.
     dst
         Destination file (written atomically).
+    sampling
+        The sampler the shipped model is meant for, written into its card
+        (:attr:`ModelCard.sampling`, e.g. ``{"sampler": "shortcut", "steps": 4}``);
+        None keeps the checkpoint's.
 
     Returns
     -------
@@ -297,9 +302,12 @@ def export_for_shipping(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """
     payload = read_checkpoint(src)
     weights = payload["ema"]["shadow"] if payload["ema"] is not None else payload["model"]
+    card = dict(payload["card"])
+    if sampling is not None:
+        card["sampling"] = dict(sampling)
     shipped = {
         "format": payload["format"],
-        "card": payload["card"],
+        "card": card,
         "model": {
             k: (v.float() if v.is_floating_point() else v).contiguous().clone()
             for k, v in weights.items()

@@ -77,6 +77,12 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="train with ghost atoms (density control at generation)")
     parser.add_argument("--energy", action="store_true",
                         help="energy-based variant (enables HMC denoising; slower)")
+    parser.add_argument("--shortcut", action="store_true",
+                        help="add the shortcut self-consistency loss and the step-size input "
+                        "(few-step 'shortcut' sampling, AMShortcut); may be added to an "
+                        "--init-from model without it (the new weights start at zero)")
+    parser.add_argument("--shortcut-fraction", type=float, default=0.25,
+                        help="fraction of steps with the shortcut term (default 0.25)")
     parser.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                         help="start from this checkpoint's weights (fine-tuning); the "
                         "network settings must match it")
@@ -134,6 +140,8 @@ def run_train(args: argparse.Namespace) -> int:
         sigma_x_max=args.sigma_x_max,
         ghosts=args.ghosts,
         energy=args.energy,
+        shortcut=args.shortcut,
+        shortcut_fraction=args.shortcut_fraction,
         init_from=args.init_from,
     )
     data = _read_data(Path(args.dataset))

@@ -290,7 +290,10 @@ def shortcut_loss(
     ``u_target = (u(x_t, t, d) + u(x'_{t-d}, t-d, d)) / 2`` with
     ``x'_{t-d} = x_t - d u(x_t, t, d)`` (positions wrapped), and the loss is
     ``|u_theta(x_t, t, 2d) - u_target|^2`` weighted and averaged as in
-    :func:`denoising_loss`. The model must take a step size (``card.shortcut``).
+    :func:`denoising_loss`; for ``eps`` models the element term is measured in noise
+    units (the velocity error times ``2d / B``, ``B`` the noise coefficient of the DDIM
+    element step), so that it does not swamp the positions where ``alpha_e -> 0``. The
+    model must take a step size (``card.shortcut``).
     """
     if not card.shortcut:
         raise ValueError("shortcut_loss needs a model trained with shortcut=True")
@@ -322,4 +325,25 @@ def shortcut_loss(
         target_x = (0.5 * (u1_x + u2_x)).detach()
         target_e = (0.5 * (u1_e + u2_e)).detach()
     pred_x, pred_e = velocity(model, noised.positions, noised.elements, t, 2.0 * d)
+    if card.objective == "eps" and not card.fixed_composition:
+        scale = _element_noise_units(card, t, 2.0 * d, idx, like=noised.elements)
+        pred_e, target_e = scale * pred_e, scale * target_e
     return _per_atom_loss(pred_x, target_x, pred_e, target_e, card)
+
+
+def _element_noise_units(card: ModelCard, t: Tensor, step: Tensor, system_idx: Tensor,
+                         like: Tensor) -> Tensor:
+    """``(N, 1)`` factor that turns an element velocity error into a noise error.
+
+    The DDIM element step ``E' = A E + B eps`` over ``step`` makes ``u_E = ((1 - A) E -
+    B eps) / step``, so ``step / B`` times a velocity difference is the difference of the
+    noise predictions it implies. Compared as velocities, the loss would weigh the
+    element channel by ``(B / step)^2 ~ (sigma_e / alpha_e)^2``, about ``10^6`` near
+    ``t = 1`` where ``alpha_e -> 0``: it would swamp the position term.
+    """
+    t_atom = t[system_idx].unsqueeze(-1)
+    step_atom = step[system_idx].unsqueeze(-1)
+    t_end = (t_atom - step_atom).clamp(min=0.0)
+    b = ddim_update(card.element_schedule(), torch.zeros_like(t_atom), torch.ones_like(t_atom),
+                    t_atom, t_end)
+    return (step_atom / b).expand_as(like[:, :1])

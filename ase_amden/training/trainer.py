@@ -25,7 +25,7 @@ from ase_amden.checks import pair_min_distances
 from ase_amden.errors import CheckpointError, InvalidArgumentError, InvalidStructureError
 from ase_amden.models import Denoiser, DenoiserConfig
 from ase_amden.models.card import ModelCard
-from ase_amden.models.denoiser import with_channel_distances
+from ase_amden.models.denoiser import with_channel_distances, with_step_size
 from ase_amden.structures import as_images
 from ase_amden.training.batching import (
     Batch,
@@ -45,6 +45,8 @@ from ase_amden.training.loss import LossTerms, TimeSampling, objective_loss, sho
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _OBJECTIVES = ("eps", "flow")
 LR_SCHEDULES = ("constant", "cosine")
+#: Network options an ``init_from`` parent may lack: new weights start at zero.
+_GROWTHS = {"channel_distances": with_channel_distances, "shortcut": with_step_size}
 
 
 @dataclass
@@ -190,6 +192,9 @@ class TrainConfig:
             )
         if self.energy and self.objective != "eps":
             raise InvalidArgumentError("the energy variant is trained with objective='eps'")
+        if not 0.0 <= self.shortcut_fraction <= 1.0:
+            raise InvalidArgumentError(
+                f"shortcut_fraction must lie in [0, 1], got {self.shortcut_fraction}")
         if not 0.0 <= self.p_drop <= 1.0:
             raise InvalidArgumentError(f"p_drop must lie in [0, 1], got {self.p_drop}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -564,16 +569,18 @@ class Trainer:
         saved = payload["card"]
         weights = payload["ema"]["shadow"] if payload["ema"] is not None else payload["model"]
         config = DenoiserConfig(**self.card.model_config)
-        if config.channel_distances and self._same_network(
-                saved["model_config"], channel_distances=False):
-            weights = with_channel_distances(weights, config)
-        elif not self._same_network(saved["model_config"]):
+        parent = DenoiserConfig(**saved["model_config"])
+        growths = {name: grow for name, grow in _GROWTHS.items()
+                   if getattr(config, name) and not getattr(parent, name)}
+        if not self._same_network(saved["model_config"], **dict.fromkeys(growths, False)):
             raise CheckpointError(
                 f"init_from {str(path)!r} holds a network with another configuration "
                 f"({saved.get('model_config')}, this run: {self.card.model_config}); use the "
                 "same --hidden/--layers/--cutoff/--radial, properties and variant as that model "
-                "(--channel-distances may be added to a model without them)."
+                "(--channel-distances and --shortcut may be added to a model without them)."
             )
+        for grow in growths.values():
+            weights = grow(weights, config)
         model.load_state_dict(weights)
         ema.load_state_dict({"decay": ema.decay, "num_updates": 0, "shadow": weights})
         self.card.training["init_from"] = {"path": str(path), "name": saved.get("name"),

@@ -77,6 +77,7 @@ def test_cli_trains_from_extxyz(tmp_path, structures, capsys):
         "--batch-size", "2", "--hidden", "8", "--layers", "1", "--radial", "4",
         "--properties", "g", "--device", "cpu", "--quiet", "--no-resume",
         "--time-sampling", "lognormal", "--log-sigma-mean", "-1.0",
+        "--shortcut", "--shortcut-fraction", "0.5",
     ])
     assert args.handler(args) == 0
     printed = capsys.readouterr().out.strip()
@@ -87,6 +88,8 @@ def test_cli_trains_from_extxyz(tmp_path, structures, capsys):
     assert card.property_names == ["g"] and card.rho_max is None
     config = card.training["config"]
     assert config["time_sampling"] == "lognormal" and config["log_sigma_mean"] == -1.0
+    assert card.shortcut and card.model_config["shortcut"]
+    assert config["shortcut_fraction"] == 0.5
 
 
 def test_init_from_starts_at_the_parent_weights(tmp_path, structures, make_structures,
