@@ -16,6 +16,9 @@ from ..potentials import get_calculator, get_potential
 from ..potentials.lammps import new_instance
 from .protocols import Protocol, Stage
 
+#: The final minimisation of every sample (conjugate gradients to forces below 1e-8 eV/Å).
+RELAX_COMMAND = "minimize 0 1e-8 10000 100000"
+
 #: Units of the properties every sample carries (analyses add more).
 PROPERTY_UNITS: dict[str, str] = {
     "potential_energy": "eV/atom",
@@ -128,6 +131,7 @@ def run_stages(
     timestep_fs: float = 2.0,
     thermostat_damping_fs: float = 100.0,
     seed: int = 1,
+    relax: bool = False,
 ) -> Atoms:
     """Run protocol stages in LAMMPS from a given structure (e.g. MD refinement of a start).
 
@@ -142,12 +146,16 @@ def run_stages(
     timestep_fs, thermostat_damping_fs
         MD timestep and Nosé-Hoover damping time, fs.
     seed
-        Seed of the initial velocities.
+        Seed of the initial velocities (LAMMPS takes seeds >= 1).
+    relax
+        Afterwards minimise the structure as :func:`run_protocol` does for a sample's
+        ``relaxed_energy``.
 
     Returns
     -------
     ase.Atoms
-        The final structure (not relaxed), atoms in the input order.
+        The final structure, atoms in the input order; with ``relax`` the minimised one,
+        its energy in ``info["relaxed_energy"]`` (eV/atom).
 
     """
     cell = atoms.cell.array
@@ -156,6 +164,8 @@ def run_stages(
             "run_stages needs a periodic orthorhombic cell; "
             "give the structure a diagonal cell (e.g. a cube)"
         )
+    if seed < 1:
+        raise ValueError(f"seed must be at least 1 (a LAMMPS velocity seed), got {seed}")
     pot = get_potential(potential)
     missing = sorted(set(atoms.get_chemical_symbols()) - set(pot.elements))
     if missing:
@@ -187,7 +197,12 @@ def run_stages(
             [*pot.pair_commands(), *pot.mass_commands(), *_md_settings(timestep_fs * 1e-3)]
         )
         _run_stages(lmp, stages, seed, timestep_fs * 1e-3, thermostat_damping_fs * 1e-3, {})
-        return _read_atoms(lmp, pot.elements)
+        if not relax:
+            return _read_atoms(lmp, pot.elements)
+        lmp.command(RELAX_COMMAND)
+        relaxed = _read_atoms(lmp, pot.elements)
+        relaxed.info["relaxed_energy"] = lmp.get_thermo("pe") / len(relaxed)
+        return relaxed
     finally:
         lmp.close()
 
@@ -247,7 +262,7 @@ def run_protocol(protocol: Protocol, index: int) -> Sample:
         n = len(atoms)
         lmp.command("run 0")
         properties["potential_energy"] = lmp.get_thermo("pe") / n
-        lmp.command("minimize 0 1e-8 10000 100000")
+        lmp.command(RELAX_COMMAND)
         properties["relaxed_energy"] = lmp.get_thermo("pe") / n
         relaxed = _read_atoms(lmp, potential.elements)
     finally:

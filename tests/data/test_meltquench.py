@@ -83,3 +83,12 @@ def test_run_stages_rejects_a_skewed_cell():
 
     with pytest.raises(InvalidStructureError, match="orthorhombic"):
         run_stages(bulk("Si"), "sw-si", [Stage("nvt", 300.0, duration_ps=0.1)])
+
+
+def test_run_stages_relaxes_a_sample_to_its_stored_relaxed_energy(tiny_protocol):
+    from ase_amden.data import run_stages
+
+    sample = run_protocol(tiny_protocol, 2)
+    relaxed = run_stages(sample.atoms, "sw-si", [], relax=True)
+    assert relaxed.info["relaxed_energy"] == pytest.approx(
+        sample.properties["relaxed_energy"], abs=1e-6)
