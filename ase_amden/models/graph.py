@@ -122,5 +122,6 @@ def periodic_graph(
         src = torch.zeros(0, dtype=torch.long, device=device)
         dst = torch.zeros(0, dtype=torch.long, device=device)
         image = torch.zeros(0, 3, dtype=positions.dtype, device=device)
-    shift = torch.einsum("ei,eij->ej", image, cell.to(positions.dtype)[system_idx[src]])
+    with torch.autocast(device.type, enabled=False):  # Å-scale shifts need full precision
+        shift = torch.einsum("ei,eij->ej", image, cell.to(positions.dtype)[system_idx[src]])
     return src, dst, shift

@@ -78,6 +78,15 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         "network settings must match it")
     parser.add_argument("--checkpoint-every", type=int, default=500,
                         help="steps between checkpoints")
+    parser.add_argument("--amp", action="store_true",
+                        help="mixed precision: the network under bfloat16 autocast (GPU; "
+                        "also runs on CPU), weights and loss in float32")
+    parser.add_argument("--data-on-device", action="store_true",
+                        help="hold the training structures as tensors on the device and "
+                        "batch them there (no per-step host work)")
+    parser.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                        help="stop cleanly after this many minutes of this call, writing "
+                        "last.pt (resumable); a cosine schedule then ends at the limit")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -131,6 +140,9 @@ def run_train(args: argparse.Namespace) -> int:
         ghosts=args.ghosts,
         energy=args.energy,
         init_from=args.init_from,
+        amp=args.amp,
+        data_on_device=args.data_on_device,
+        time_limit_min=args.time_limit,
     )
     data = _read_data(Path(args.dataset))
     path = train(data, config, args.name, resume=args.resume, verbose=not args.quiet)
