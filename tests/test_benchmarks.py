@@ -322,3 +322,19 @@ def test_equivalent_rate_interpolates_log_rate_and_bounds():
     fast = equivalent_rate([-4.05], points, 20, 0)
     assert fast["rate_K_per_ps"] is None and "faster than 100" in fast["bound"]
     assert fast["bootstrap_fraction_faster_than_calibrated"] == 1.0
+
+
+def test_train_step_speed(tmp_path):
+    from benchmarks import train_step_speed
+
+    data = train_step_speed.main([
+        "--dataset", str(ROOT / "datasets" / "a-Si-anneal.h5"), "--variants", "plain-1",
+        "amp-1", "--batch-size", "2", "--quick", "--quiet", "--out", str(tmp_path),
+    ])
+    assert (tmp_path / "train_step_speed.json").exists()
+    assert data["network"]["hidden"] == 8 and data["network"]["cutoff"] == 5.0
+    for name, result in data["variants"].items():
+        assert result["timed_steps"] == 2 and 0 < result["min_s"] <= result["median_s"]
+        assert result["median_s"] <= result["max_s"] < result["total_s"]
+    assert data["variants"]["plain-1"]["speedup_vs_plain_1"] == 1.0
+    assert data["variants"]["amp-1"]["options"] == {"amp": True}

@@ -84,6 +84,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--data-on-device", action="store_true",
                         help="hold the training structures as tensors on the device and "
                         "batch them there (no per-step host work)")
+    parser.add_argument("--compile", action="store_true",
+                        help="run the network through torch.compile (not with --energy)")
     parser.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
                         help="stop cleanly after this many minutes of this call, writing "
                         "last.pt (resumable); a cosine schedule then ends at the limit")
@@ -142,6 +144,7 @@ def run_train(args: argparse.Namespace) -> int:
         init_from=args.init_from,
         amp=args.amp,
         data_on_device=args.data_on_device,
+        compile=args.compile,
         time_limit_min=args.time_limit,
     )
     data = _read_data(Path(args.dataset))

@@ -128,6 +128,9 @@ class TrainConfig:
     data_on_device
         Convert every training structure to tensors on the training device once, and
         build each batch there by concatenation (no per-step host work or transfer).
+    compile
+        Run the network through :func:`torch.compile` (noise-prediction models; the
+        energy variant's double backward is not supported by it).
     time_limit_min
         Wall-clock budget of this call, minutes: after the step that reaches it, the run
         writes ``last.pt`` and returns (resume continues it). The cosine schedule then
@@ -174,6 +177,7 @@ class TrainConfig:
     init_from: str | None = None
     amp: bool = False
     data_on_device: bool = False
+    compile: bool = False
     time_limit_min: float | None = None
 
     def __post_init__(self):
@@ -199,6 +203,9 @@ class TrainConfig:
                              f"got {self.lr_schedule!r}")
         if not 0.0 <= self.lr_final <= 1.0:
             raise ValueError(f"lr_final must lie in [0, 1], got {self.lr_final}")
+        if self.compile and self.energy:
+            raise ValueError("compile does not support the energy variant (double backward); "
+                             "train it without compile")
         if self.time_limit_min is not None and self.time_limit_min <= 0:
             raise ValueError(f"time_limit_min must be positive, got {self.time_limit_min}")
         self.times()  # validates the time sampling
@@ -505,10 +512,10 @@ class Trainer:
         elif cfg.init_from is not None:
             self._initialise(Path(cfg.init_from), model, ema, device)
         self.model, self.ema = model, ema
-        net: torch.nn.Module = model
+        net: torch.nn.Module = torch.compile(model) if cfg.compile else model
         if ctx.enabled:
             net = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None,
+                net, device_ids=[device.index] if device.type == "cuda" else None,
                 find_unused_parameters=True,
             )
 

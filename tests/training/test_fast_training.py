@@ -126,3 +126,8 @@ def test_gpu_train_script_runs_on_the_cpu_at_tiny_size(tmp_path, structures):
     assert saved["step"] == 3 and config["amp"] and config["data_on_device"]
     assert config["time_limit_min"] == 5.0 and config["batch_size"] == 4
     assert "wall time" in done.stdout
+
+
+def test_compile_refuses_the_energy_variant(tiny_config):
+    with pytest.raises(ValueError, match="compile does not support the energy variant"):
+        tiny_config(compile=True, energy=True)
