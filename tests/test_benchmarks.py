@@ -333,7 +333,7 @@ def test_train_step_speed(tmp_path):
     ])
     assert (tmp_path / "train_step_speed.json").exists()
     assert data["network"]["hidden"] == 8 and data["network"]["cutoff"] == 5.0
-    for name, result in data["variants"].items():
+    for result in data["variants"].values():
         assert result["timed_steps"] == 2 and 0 < result["min_s"] <= result["median_s"]
         assert result["median_s"] <= result["max_s"] < result["total_s"]
     assert data["variants"]["plain-1"]["speedup_vs_plain_1"] == 1.0
