@@ -286,6 +286,24 @@ def main(argv: Sequence[str] | None = None) -> dict:
     _, relaxed_references = relaxed_set(references, potential)
     reference_rdf = {"raw": rdf_of(references), "relaxed": rdf_of(relaxed_references)}
 
+    cells = [references[k % len(references)] for k in range(args.count)]
+    generated, seconds = [], []
+    for k, cell in enumerate(cells):
+        atoms, s = generate_like(generator, cell, args, args.seed + k,
+                                 composition=cell.get_chemical_formula())
+        generated.append(atoms)
+        seconds.append(s)
+    model = {**measured(generated, potential, reference_rdf),
+             "time_per_structure_s": mean_std(seconds)}
+    say(f"{card.name}: relaxed {model['mean']:.4f} eV/atom, RDF RMSD "
+        f"{model['rdf_rmsd_relaxed']:.3f}, {model['time_per_structure_s']['mean']:.3g} s each")
+    md_start = None
+    if args.md_ps:
+        melt = AmorphousDataset(args.melt)
+        starts = {"generated": generated[: args.md_count],
+                  "melt": [melt[i] for i in range(min(args.md_count, len(melt)))]}
+        md_start = cooling_arm(starts, potential, args, say)
+
     points = []
     for path in args.calibration:
         dataset = AmorphousDataset(path)
@@ -308,17 +326,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
         say(f"{name}: rate {point['rate']:g} K/ps, relaxed {point['mean']:.4f} eV/atom, "
             f"RDF RMSD {point['rdf_rmsd_relaxed']:.3f}")
 
-    cells = [references[k % len(references)] for k in range(args.count)]
-    generated, seconds = [], []
-    for k, cell in enumerate(cells):
-        atoms, s = generate_like(generator, cell, args, args.seed + k,
-                                 composition=cell.get_chemical_formula())
-        generated.append(atoms)
-        seconds.append(s)
-    model = {**measured(generated, potential, reference_rdf),
-             "time_per_structure_s": mean_std(seconds)}
-    say(f"{card.name}: relaxed {model['mean']:.4f} eV/atom, RDF RMSD "
-        f"{model['rdf_rmsd_relaxed']:.3f}, {model['time_per_structure_s']['mean']:.3g} s each")
     equivalent = equivalent_rate(model["energies"], points, args.bootstrap, args.seed)
 
     seconds_per_step = time_md_step(references[0], potential, args)
@@ -337,13 +344,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
              "md_s_at_calibrated_rates": {f"{r:g}": md_seconds(r, seconds_per_step,
                                                                args.timestep_fs)["md_s"]
                                           for r in finite_rates}}
-
-    md_start = None
-    if args.md_ps:
-        melt = AmorphousDataset(args.melt)
-        starts = {"generated": generated[: args.md_count],
-                  "melt": [melt[i] for i in range(min(args.md_count, len(melt)))]}
-        md_start = cooling_arm(starts, potential, args, say)
 
     data = {
         "benchmark": "equivalent_cooling_rate",
