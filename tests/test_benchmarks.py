@@ -362,3 +362,66 @@ def test_steps_vs_quality_property_mae(files, tmp_path):
     table = (tmp_path / "steps_vs_quality_tiny-SiO2.md").read_text()
     assert "ode, 1 steps: shear_modulus MAE" in table
     assert "`sde` not run" in table
+
+
+def test_equivalent_cooling_rate(files, tmp_path):
+    from ase_amden.data import get_protocol
+    from benchmarks import equivalent_cooling_rate
+
+    paths = []
+    for k, name in enumerate(("a-Si-melt", "a-Si-cool1000", "a-Si-cool10", "a-Si-anneal")):
+        images = random_structures({"Si": 20}, 4, 10 + k)
+        paths.append(str(AmorphousDataset.write(tmp_path / f"{name}.h5", images,
+                                                protocol=get_protocol(name).to_dict()).path))
+    data = equivalent_cooling_rate.main([
+        "--checkpoint", str(files["si"]), "--calibration", *paths, "--reference", paths[-1],
+        "--melt", paths[0], "--quick", "--quiet", "--out", str(tmp_path),
+    ])
+    assert (tmp_path / "equivalent_cooling_rate_tiny-Si.json").exists()
+    assert Path(data["png"]).stat().st_size > 0
+    assert [p["rate"] for p in data["calibration"]] == [None, 1000.0, 10.0, 1.0]
+    for point in data["calibration"] + [data["generated"]]:
+        assert point["n"] == 2 and finite(point["mean"]) and finite(point["rdf_rmsd_relaxed"])
+    equivalent = data["equivalent"]
+    rates = [p for p in data["calibration"] if p["rate"]]
+    inside = min(p["mean"] for p in rates) <= data["generated"]["mean"] <= max(
+        p["mean"] for p in rates)
+    assert (equivalent["rate_K_per_ps"] is not None) == inside == (equivalent["bound"] is None)
+    speed = data["speed"]
+    assert speed["md_s_per_step"] > 0 and speed["generation_s"] > 0
+    assert speed["speedup"] == pytest.approx(speed["md_s"] / speed["generation_s"])
+    assert speed["md_ps"] == pytest.approx(20 + 2200 / speed["rate_used_K_per_ps"] + 10)
+    arm = data["md_start"]
+    assert set(arm["starts"]) == {"generated", "melt"}
+    assert [row["md_ps"] for row in arm["starts"]["melt"]] == [0.0, 0.1]
+    assert len(arm["generated_minus_melt"]) == 2
+
+
+def test_equivalent_rate_interpolates_log_rate_and_bounds():
+    from benchmarks.equivalent_cooling_rate import equivalent_rate
+
+    points = [{"rate": 100.0, "energies": [-4.09] * 3}, {"rate": 10.0, "energies": [-4.11] * 3},
+              {"rate": 1.0, "energies": [-4.13] * 3}, {"rate": math.inf, "energies": [-4.0]}]
+    middle = equivalent_rate([-4.10, -4.10], points, 20, 0)
+    assert middle["rate_K_per_ps"] == pytest.approx(10**1.5)
+    assert middle["bound"] is None
+    assert middle["bootstrap_16_50_84_K_per_ps"][1] == pytest.approx(10**1.5)
+    fast = equivalent_rate([-4.05], points, 20, 0)
+    assert fast["rate_K_per_ps"] is None and "faster than 100" in fast["bound"]
+    assert fast["bootstrap_fraction_faster_than_calibrated"] == 1.0
+
+
+def test_train_step_speed(tmp_path):
+    from benchmarks import train_step_speed
+
+    data = train_step_speed.main([
+        "--dataset", str(ROOT / "datasets" / "a-Si-anneal.h5"), "--variants", "plain-1",
+        "amp-1", "--batch-size", "2", "--quick", "--quiet", "--out", str(tmp_path),
+    ])
+    assert (tmp_path / "train_step_speed.json").exists()
+    assert data["network"]["hidden"] == 8 and data["network"]["cutoff"] == 5.0
+    for result in data["variants"].values():
+        assert result["timed_steps"] == 2 and 0 < result["min_s"] <= result["median_s"]
+        assert result["median_s"] <= result["max_s"] < result["total_s"]
+    assert data["variants"]["plain-1"]["speedup_vs_plain_1"] == 1.0
+    assert data["variants"]["amp-1"]["options"] == {"amp": True}

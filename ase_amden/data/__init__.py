@@ -3,7 +3,7 @@
 from .build import make_dataset
 from .dataset import AmorphousDataset, held_out
 from .importing import import_structures, parse_type_map
-from .meltquench import PROPERTY_UNITS, Sample, run_protocol, sample_size
+from .meltquench import PROPERTY_UNITS, Sample, run_protocol, run_stages, sample_size
 from .protocols import PROTOCOLS, Protocol, Stage, get_protocol
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "make_dataset",
     "parse_type_map",
     "run_protocol",
+    "run_stages",
     "sample_size",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,9 +11,13 @@ from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers
 from ase.units import _amu
 
+from ..errors import InvalidStructureError
 from ..potentials import get_calculator, get_potential
 from ..potentials.lammps import new_instance
-from .protocols import Protocol
+from .protocols import Protocol, Stage
+
+#: The final minimisation of every sample (conjugate gradients to forces below 1e-8 eV/Å).
+RELAX_COMMAND = "minimize 0 1e-8 10000 100000"
 
 #: Units of the properties every sample carries (analyses add more).
 PROPERTY_UNITS: dict[str, str] = {
@@ -81,6 +86,127 @@ def _read_atoms(lmp, elements: tuple[str, ...]) -> Atoms:
     return atoms
 
 
+def _md_settings(dt_ps: float) -> list[str]:
+    """Timestep and the potential-energy compute that every run reads."""
+    return [f"timestep {dt_ps}", "thermo 0", "compute pe all pe", "variable pe equal c_pe"]
+
+
+def _run_stages(
+    lmp, stages: Sequence[Stage], seed: int, dt_ps: float, damping_ps: float,
+    properties: dict[str, float],
+) -> None:
+    """Run ``stages`` in order (velocities drawn at ``seed`` before the first NVT stage).
+
+    Records ``melt_msd`` (Å^2) of a stage that measures it and raises
+    ``properties["cooling_rate"]`` (K/ps) to the fastest ramp run.
+    """
+    velocities_set = False
+    for k, stage in enumerate(stages):
+        if stage.kind == "minimize":
+            lmp.command("minimize 0 1e-6 5000 50000")
+            continue
+        if not velocities_set:
+            lmp.command(
+                f"velocity all create {stage.temperature_K} {seed} dist gaussian mom yes rot no"
+            )
+            velocities_set = True
+        end = stage.end_temperature_K or stage.temperature_K
+        lmp.command(f"fix stage{k} all nvt temp {stage.temperature_K} {end} {damping_ps}")
+        if stage.measure_msd:
+            lmp.command(f"compute msd{k} all msd com yes")
+        lmp.command(f"run {round(stage.duration_ps / dt_ps)}")
+        if stage.measure_msd:
+            properties["melt_msd"] = float(lmp.numpy.extract_compute(f"msd{k}", 0, 1)[3])
+            lmp.command(f"uncompute msd{k}")
+        lmp.command(f"unfix stage{k}")
+        rate = stage.cooling_rate_K_per_ps
+        properties["cooling_rate"] = max(properties.get("cooling_rate", 0.0), rate)
+
+
+def run_stages(
+    atoms: Atoms,
+    potential: str,
+    stages: Sequence[Stage],
+    *,
+    timestep_fs: float = 2.0,
+    thermostat_damping_fs: float = 100.0,
+    seed: int = 1,
+    relax: bool = False,
+) -> Atoms:
+    """Run protocol stages in LAMMPS from a given structure (e.g. MD refinement of a start).
+
+    Parameters
+    ----------
+    atoms
+        Periodic structure in an orthorhombic cell.
+    potential
+        Name in :data:`ase_amden.potentials.POTENTIALS`.
+    stages
+        NVT ramps and minimisations, run in order as in a :class:`Protocol`.
+    timestep_fs, thermostat_damping_fs
+        MD timestep and Nosé-Hoover damping time, fs.
+    seed
+        Seed of the initial velocities (LAMMPS takes seeds >= 1).
+    relax
+        Afterwards minimise the structure as :func:`run_protocol` does for a sample's
+        ``relaxed_energy``.
+
+    Returns
+    -------
+    ase.Atoms
+        The final structure, atoms in the input order; with ``relax`` the minimised one,
+        its energy in ``info["relaxed_energy"]`` (eV/atom).
+
+    """
+    cell = atoms.cell.array
+    if np.abs(cell - np.diag(np.diag(cell))).max() > 1e-9 or not atoms.pbc.all():
+        raise InvalidStructureError(
+            "run_stages needs a periodic orthorhombic cell; "
+            "give the structure a diagonal cell (e.g. a cube)"
+        )
+    if seed < 1:
+        raise ValueError(f"seed must be at least 1 (a LAMMPS velocity seed), got {seed}")
+    pot = get_potential(potential)
+    missing = sorted(set(atoms.get_chemical_symbols()) - set(pot.elements))
+    if missing:
+        raise InvalidStructureError(
+            f"potential {potential!r} covers {list(pot.elements)}, not {missing}; "
+            "choose a potential for these elements"
+        )
+    lengths = np.diag(cell)
+    lmp = new_instance()
+    try:
+        lmp.commands_list(
+            [
+                "units metal",
+                f"atom_style {pot.atom_style}",
+                "boundary p p p",
+                "atom_modify map array sort 0 0.0",
+                "region box block 0 {} 0 {} 0 {}".format(*lengths),
+                f"create_box {len(pot.elements)} box",
+            ]
+        )
+        wrapped = atoms.copy()
+        wrapped.wrap()
+        types = [pot.atom_types[s] for s in wrapped.get_chemical_symbols()]
+        lmp.create_atoms(
+            len(wrapped), list(range(1, len(wrapped) + 1)), types,
+            wrapped.positions.ravel().tolist(),
+        )
+        lmp.commands_list(
+            [*pot.pair_commands(), *pot.mass_commands(), *_md_settings(timestep_fs * 1e-3)]
+        )
+        _run_stages(lmp, stages, seed, timestep_fs * 1e-3, thermostat_damping_fs * 1e-3, {})
+        if not relax:
+            return _read_atoms(lmp, pot.elements)
+        lmp.command(RELAX_COMMAND)
+        relaxed = _read_atoms(lmp, pot.elements)
+        relaxed.info["relaxed_energy"] = lmp.get_thermo("pe") / len(relaxed)
+        return relaxed
+    finally:
+        lmp.close()
+
+
 def run_protocol(protocol: Protocol, index: int) -> Sample:
     """Make sample ``index`` of a protocol (deterministic for a given index).
 
@@ -127,39 +253,16 @@ def run_protocol(protocol: Protocol, index: int) -> Sample:
             [
                 *potential.pair_commands(),
                 *potential.mass_commands(),
-                f"timestep {dt_ps}",
-                "thermo 0",
-                "compute pe all pe",
-                "variable pe equal c_pe",
+                *_md_settings(dt_ps),
             ]
         )
         properties: dict[str, float] = {"cooling_rate": 0.0}
-        velocities_set = False
-        for k, stage in enumerate(protocol.stages):
-            if stage.kind == "minimize":
-                lmp.command("minimize 0 1e-6 5000 50000")
-                continue
-            if not velocities_set:
-                lmp.command(
-                    f"velocity all create {stage.temperature_K} {seed} dist gaussian mom yes rot no"
-                )
-                velocities_set = True
-            end = stage.end_temperature_K or stage.temperature_K
-            lmp.command(f"fix stage{k} all nvt temp {stage.temperature_K} {end} {damping_ps}")
-            if stage.measure_msd:
-                lmp.command(f"compute msd{k} all msd com yes")
-            lmp.command(f"run {round(stage.duration_ps / dt_ps)}")
-            if stage.measure_msd:
-                properties["melt_msd"] = float(lmp.numpy.extract_compute(f"msd{k}", 0, 1)[3])
-                lmp.command(f"uncompute msd{k}")
-            lmp.command(f"unfix stage{k}")
-            rate = stage.cooling_rate_K_per_ps
-            properties["cooling_rate"] = max(properties["cooling_rate"], rate)
+        _run_stages(lmp, protocol.stages, seed, dt_ps, damping_ps, properties)
         atoms = _read_atoms(lmp, potential.elements)
         n = len(atoms)
         lmp.command("run 0")
         properties["potential_energy"] = lmp.get_thermo("pe") / n
-        lmp.command("minimize 0 1e-8 10000 100000")
+        lmp.command(RELAX_COMMAND)
         properties["relaxed_energy"] = lmp.get_thermo("pe") / n
         relaxed = _read_atoms(lmp, potential.elements)
     finally:

@@ -161,6 +161,21 @@ PROTOCOLS: dict[str, Protocol] = {
             seed=300_000,
             description="2500 K melt cooled to 300 K at 1 K/ps, then 10 ps at 300 K",
         ),
+        *(
+            replace(
+                _A_SI_MELT,
+                name=f"a-Si-cool{rate}",
+                stages=(
+                    *_SI_MELT,
+                    Stage("nvt", 2500.0, 300.0, duration_ps=2200.0 / rate),
+                    Stage("nvt", 300.0, duration_ps=10.0),
+                ),
+                seed=seed,
+                description=f"2500 K melt cooled to 300 K at {rate} K/ps, then 10 ps at 300 K "
+                "(cheap points of the cooling-rate calibration)",
+            )
+            for rate, seed in ((1000, 500_000), (100, 600_000), (10, 700_000))
+        ),
         Protocol(
             name="a-SiO2",
             potential="tersoff-sio2",

@@ -246,11 +246,12 @@ class EGNNLayer(nn.Module):
             edge_attr = torch.cat([edge_attr, channel_attr], dim=-1)
         messages = self.edge_out(self.edge_in(h, edge_attr, src, dst))
         messages = torch.sigmoid(self.attention(messages)) * messages * edge_weight
-        aggregated = torch.zeros_like(h).index_add_(0, src, messages) / self.n_norm
+        # sums in the dtype of what is summed (they differ under autocast)
+        aggregated = messages.new_zeros(h.shape).index_add_(0, src, messages) / self.n_norm
         h = h + self.node_mlp(torch.cat([h, aggregated], dim=-1))
 
         phi = self.coord_out(self.coord_in(h, edge_attr, src, dst))
         phi = phi.view(-1, self.n_vector, self.n_vector)
         update = torch.einsum("eab,ebc->eac", phi, difference) * edge_weight.unsqueeze(-1)
-        vectors = vectors + torch.zeros_like(vectors).index_add_(0, src, update) / self.n_norm
+        vectors = vectors + update.new_zeros(vectors.shape).index_add_(0, src, update) / self.n_norm
         return h, vectors

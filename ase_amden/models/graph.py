@@ -122,6 +122,7 @@ def periodic_graph(
         src = torch.zeros(0, dtype=torch.long, device=device)
         dst = torch.zeros(0, dtype=torch.long, device=device)
         image = torch.zeros(0, 3, dtype=positions.dtype, device=device)
-    edge_cells = cell.to(positions.dtype).index_select(0, system_idx.index_select(0, src))
-    shift = (image.unsqueeze(-1) * edge_cells).sum(1)
+    with torch.autocast(device.type, enabled=False):  # Å-scale shifts need full precision
+        edge_cells = cell.to(positions.dtype).index_select(0, system_idx.index_select(0, src))
+        shift = (image.unsqueeze(-1) * edge_cells).sum(1)
     return src, dst, shift

@@ -4,6 +4,7 @@ from ase_amden.training.batching import (
     Batch,
     collate,
     collate_for,
+    concatenate,
     data_hash,
     element_vocabulary,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "add_train_parser",
     "collate",
     "collate_for",
+    "concatenate",
     "data_hash",
     "denoising_loss",
     "element_vocabulary",

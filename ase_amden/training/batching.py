@@ -220,6 +220,26 @@ def collate(
     )
 
 
+def concatenate(batches: Sequence[Batch]) -> Batch:
+    """One batch of the structures of several (on their device; system indices renumbered).
+
+    Equals :func:`collate` of all their structures at once, so batches made once per
+    structure and kept on the device give the same training batches.
+    """
+    offsets, systems = [], 0
+    for batch in batches:
+        offsets.append(batch.system_idx + systems)
+        systems += batch.n_systems
+    return Batch(
+        positions=torch.cat([b.positions for b in batches]),
+        elements=torch.cat([b.elements for b in batches]),
+        cell=torch.cat([b.cell for b in batches]),
+        system_idx=torch.cat(offsets),
+        properties=torch.cat([b.properties for b in batches]),
+        property_mask=torch.cat([b.property_mask for b in batches]),
+    )
+
+
 def collate_for(structures: Sequence[Atoms], card: ModelCard) -> Batch:
     """:func:`collate` with the vocabulary and property normalisation of a model card."""
     return collate(structures, card.elements, card.property_names, card.property_mean,

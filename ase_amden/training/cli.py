@@ -88,6 +88,17 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         "network settings must match it")
     parser.add_argument("--checkpoint-every", type=positive_int, default=500,
                         help="steps between checkpoints")
+    parser.add_argument("--amp", action="store_true",
+                        help="mixed precision: the network under bfloat16 autocast (GPU; "
+                        "also runs on CPU), weights and loss in float32")
+    parser.add_argument("--data-on-device", action="store_true",
+                        help="hold the training structures as tensors on the device and "
+                        "batch them there (no per-step host work)")
+    parser.add_argument("--compile", action="store_true",
+                        help="run the network through torch.compile (not with --energy)")
+    parser.add_argument("--time-limit", type=positive_float, default=None, metavar="MINUTES",
+                        help="stop cleanly after this many minutes of this call, writing "
+                        "last.pt (resumable); a cosine schedule then ends at the limit")
     parser.add_argument("--seed", type=seed, default=0, help="random seed")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -143,6 +154,10 @@ def run_train(args: argparse.Namespace) -> int:
         shortcut=args.shortcut,
         shortcut_fraction=args.shortcut_fraction,
         init_from=args.init_from,
+        amp=args.amp,
+        data_on_device=args.data_on_device,
+        compile=args.compile,
+        time_limit_min=args.time_limit,
     )
     data = _read_data(Path(args.dataset))
     path = train(data, config, args.name, resume=args.resume, verbose=not args.quiet)

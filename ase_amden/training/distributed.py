@@ -49,6 +49,14 @@ class DistributedContext:
         if self.enabled:
             dist.barrier()
 
+    def any_true(self, flag: bool, device: torch.device) -> bool:
+        """Whether ``flag`` holds on any rank (all ranks must call this together)."""
+        if not self.enabled:
+            return flag
+        value = torch.tensor([int(flag)], device=device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
     def close(self) -> None:
         """Leave the process group if this context created it."""
         if self.owns_group and dist.is_initialized():

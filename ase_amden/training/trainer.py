@@ -30,6 +30,7 @@ from ase_amden.structures import as_images
 from ase_amden.training.batching import (
     Batch,
     collate_for,
+    concatenate,
     data_hash,
     element_vocabulary,
     mass_density,
@@ -126,6 +127,20 @@ class TrainConfig:
         Checkpoint (or shipped model file) whose weights start the run (fine-tuning,
         e.g. a model trained on cheap melt data adapted to scarce anneal data). Its
         network configuration must equal this run's; optimiser state starts afresh.
+    amp
+        Mixed precision: the network runs under bfloat16 autocast (CUDA, and CPU where
+        torch supports it), the loss, the optimiser and the weights stay in ``dtype``.
+    data_on_device
+        Convert every training structure to tensors on the training device once, and
+        build each batch there by concatenation (no per-step host work or transfer).
+    compile
+        Run the network through :func:`torch.compile` (noise-prediction models; the
+        energy variant's double backward is not supported by it).
+    time_limit_min
+        Wall-clock budget of this call, minutes: after the step that reaches it, the run
+        writes ``last.pt`` and returns (resume continues it). The cosine schedule then
+        decays over whichever comes first, the planned steps or the training time
+        (accumulated over resumes): ``progress = max(step / total, time / limit)``.
 
     """
 
@@ -165,6 +180,10 @@ class TrainConfig:
     log_sigma_mean: float = -1.2
     log_sigma_std: float = 1.2
     init_from: str | None = None
+    amp: bool = False
+    data_on_device: bool = False
+    compile: bool = False
+    time_limit_min: float | None = None
 
     def __post_init__(self):
         if self.objective not in _OBJECTIVES:
@@ -202,14 +221,23 @@ class TrainConfig:
                              f"got {self.lr_schedule!r}")
         if not 0.0 <= self.lr_final <= 1.0:
             raise InvalidArgumentError(f"lr_final must lie in [0, 1], got {self.lr_final}")
+        if self.compile and self.energy:
+            raise InvalidArgumentError("compile does not support the energy variant (double "
+                                       "backward); train it without compile")
+        if self.time_limit_min is not None and self.time_limit_min <= 0:
+            raise InvalidArgumentError(
+                f"time_limit_min must be positive, got {self.time_limit_min}")
         self.times()  # validates the time sampling
 
     def times(self) -> TimeSampling:
         """The distribution of training times this configuration asks for."""
         return TimeSampling(self.time_sampling, self.log_sigma_mean, self.log_sigma_std)
 
-    def learning_rate(self, step: int, total: int) -> float:
+    def learning_rate(self, step: int, total: int, elapsed_s: float = 0.0) -> float:
         """Learning rate of optimiser step ``step`` (0-based) of ``total``.
+
+        With ``time_limit_min``, ``elapsed_s`` seconds of training advance the cosine as
+        well (it ends at the time limit if that comes before the last step).
 
         >>> cfg = TrainConfig(lr=1e-3, lr_schedule="cosine", lr_final=0.1)
         >>> [round(cfg.learning_rate(s, 101), 6) for s in (0, 50, 100)]
@@ -218,6 +246,8 @@ class TrainConfig:
         if self.lr_schedule == "constant" or total <= 1:
             return self.lr
         progress = min(step, total - 1) / (total - 1)
+        if self.time_limit_min is not None:
+            progress = min(1.0, max(progress, elapsed_s / (60.0 * self.time_limit_min)))
         return self.lr * (self.lr_final + (1.0 - self.lr_final)
                           * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
@@ -262,6 +292,24 @@ def _density_fit(structures: Sequence[Atoms], names: Sequence[str],
     return {"property": names[0], "log10": bool(log10[0]), "slope": float(slope),
             "intercept": float(intercept), "unit": "g/cm^3",
             "range": [float(x[keep].min()), float(x[keep].max())]}
+
+
+class _Autocast(torch.nn.Module):
+    """Run a network under bfloat16 autocast and return its outputs in float32.
+
+    ``module`` is the bare model (targets computed without the wrapper stay in full
+    precision); calls go through ``net`` (possibly DDP-wrapped).
+    """
+
+    def __init__(self, net: torch.nn.Module, device: torch.device):
+        super().__init__()
+        self.net, self.device_type = net, device.type
+        self.module = getattr(net, "module", net)
+
+    def forward(self, *args, **kwargs) -> tuple[torch.Tensor, ...]:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            outputs = self.net(*args, **kwargs)
+        return tuple(out.float() for out in outputs)
 
 
 class Trainer:
@@ -322,6 +370,8 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.model: Denoiser | None = None
         self.ema: ExponentialMovingAverage | None = None
+        self._on_device: list[Batch] | None = None
+        self.stopped_by_time = False
 
     def _make_card(self, name: str, units: dict[str, str]) -> ModelCard:
         cfg = self.config
@@ -393,13 +443,21 @@ class Trainer:
         batch = collate_for(structures, card)
         return batch.to(device, self.dtype)
 
+    def _training_batch(self, indices: Sequence[int], device: torch.device) -> Batch:
+        """Batch of training structures ``indices`` (from device tensors if so configured)."""
+        if not self.config.data_on_device:
+            return self._collate([self.structures[i] for i in indices], device)
+        if self._on_device is None:
+            self._on_device = [self._collate([a], device) for a in self.structures]
+        return concatenate([self._on_device[i] for i in indices])
+
     def _generator(self, step: int, rank: int, device: torch.device,
                    stream: int) -> torch.Generator:
         generator = torch.Generator(device=device)
         generator.manual_seed(_step_seed(self.config.seed, step, rank, stream))
         return generator
 
-    def _train_step(self, net: torch.nn.Module, chunk: Sequence[Atoms], step: int,
+    def _train_step(self, net: torch.nn.Module, chunk: Sequence[int], step: int,
                     ctx: DistributedContext, device: torch.device) -> LossTerms:
         """Forward and backward passes of one step (gradients left in the parameters).
 
@@ -408,18 +466,19 @@ class Trainer:
         """
         cfg, card = self.config, self.card
         generator = self._generator(step, ctx.rank, device, stream=0)
-        batch = self._collate(chunk, device).with_ghosts(card.rho_max, generator)
+        batch = self._training_batch(chunk, device).with_ghosts(card.rho_max, generator)
         with_shortcut = card.shortcut and (
             float(torch.rand((), generator=generator, device=device)) < cfg.shortcut_fraction
         )
-        main = objective_loss(net, batch, card, generator=generator, p_drop=cfg.p_drop,
+        forward = _Autocast(net, device) if cfg.amp else net
+        main = objective_loss(forward, batch, card, generator=generator, p_drop=cfg.p_drop,
                               times=cfg.times())
         hold = net.no_sync() if with_shortcut and ctx.enabled else contextlib.nullcontext()
         with hold:
             main.total.backward()
         if not with_shortcut:
             return main
-        extra = shortcut_loss(net, batch, card, generator=generator, p_drop=cfg.p_drop)
+        extra = shortcut_loss(forward, batch, card, generator=generator, p_drop=cfg.p_drop)
         extra.total.backward()
         return LossTerms((main.total + extra.total).detach(), main.positions, main.elements)
 
@@ -471,7 +530,7 @@ class Trainer:
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr,
                                       weight_decay=cfg.weight_decay)
         ema = ExponentialMovingAverage(model, cfg.ema_decay)
-        start = 0
+        start, self._trained_s = 0, 0.0
         if ctx.is_main:
             remove_stale_tmp(path)
         if resume and (path.exists() or backup_path(path).exists()):
@@ -479,10 +538,10 @@ class Trainer:
         elif cfg.init_from is not None:
             self._initialise(Path(cfg.init_from), model, ema, device)
         self.model, self.ema = model, ema
-        net: torch.nn.Module = model
+        net: torch.nn.Module = torch.compile(model) if cfg.compile else model
         if ctx.enabled:
             net = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None,
+                net, device_ids=[device.index] if device.type == "cuda" else None,
                 find_unused_parameters=True,
             )
 
@@ -495,7 +554,12 @@ class Trainer:
         bar = tqdm(total=total, initial=start, disable=not (verbose and ctx.is_main),
                    desc=f"train {self.card.name}", unit="step")
         epoch_losses: list[float] = []
-        clock = time.perf_counter() - (log.elapsed if log is not None else 0.0)
+        log_start = log.elapsed if log is not None else 0.0
+        clock = time.perf_counter()
+        trained_before = self._trained_s
+        deadline = (clock + 60.0 * cfg.time_limit_min if cfg.time_limit_min is not None
+                    else math.inf)
+        self.stopped_by_time = False
         shard, shard_epoch = None, -1
         for step in range(start, total):
             epoch, k = divmod(step, steps_per_epoch)
@@ -503,9 +567,8 @@ class Trainer:
                 shard = epoch_shard(len(self.structures), epoch, cfg.seed, ctx.rank,
                                     ctx.world_size)
                 shard_epoch = epoch
-            chunk = [self.structures[i] for i in shard[k * cfg.batch_size:
-                                                       (k + 1) * cfg.batch_size]]
-            lr = cfg.learning_rate(step, total)
+            chunk = [int(i) for i in shard[k * cfg.batch_size:(k + 1) * cfg.batch_size]]
+            lr = cfg.learning_rate(step, total, self._trained_s)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
@@ -514,6 +577,7 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             ema.update(model)
+            self._trained_s = trained_before + time.perf_counter() - clock
             done = step + 1
             loss = float(terms.total.detach())
             if not math.isfinite(loss):
@@ -535,9 +599,15 @@ class Trainer:
                 log.write(step=done, epoch=epoch, loss=loss,
                           loss_positions=float(terms.positions),
                           loss_elements=float(terms.elements), lr=lr,
-                          elapsed_s=time.perf_counter() - clock, val_loss=val_loss)
-            if ctx.is_main and (done % cfg.checkpoint_every == 0 or done == total):
+                          elapsed_s=log_start + time.perf_counter() - clock, val_loss=val_loss)
+            out_of_time = (done < total and deadline < math.inf
+                           and ctx.any_true(time.perf_counter() >= deadline, device))
+            if ctx.is_main and (done % cfg.checkpoint_every == 0 or done == total
+                                or out_of_time):
                 self._save(path, model, optimizer, ema, done, done // steps_per_epoch)
+            if out_of_time:
+                self.stopped_by_time = True
+                break
         bar.close()
         ctx.barrier()
         return path
@@ -559,8 +629,10 @@ class Trainer:
               ema: ExponentialMovingAverage, step: int, epoch: int) -> None:
         self.card.training["history"] = _plain(self.history)
         self.card.training["steps"] = step
+        self.card.training["training_s"] = self._trained_s
         save_checkpoint(path, model, self.card, optimizer=optimizer, ema=ema, step=step,
-                        epoch=epoch, extra={"history": _plain(self.history)})
+                        epoch=epoch, extra={"history": _plain(self.history),
+                                            "training_s": self._trained_s})
 
     def _initialise(self, path: Path, model: torch.nn.Module,
                     ema: ExponentialMovingAverage, device: torch.device) -> None:
@@ -633,6 +705,7 @@ class Trainer:
         if payload["ema"] is not None:
             ema.load_state_dict(payload["ema"])
         self.history = list(payload["extra"].get("history", []))
+        self._trained_s = float(payload["extra"].get("training_s", 0.0))  # older files: 0
         if "init_from" in saved.get("training", {}):
             self.card.training["init_from"] = saved["training"]["init_from"]
         return int(payload["step"])
