@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from ase import Atoms
+from ase.calculators.calculator import BaseCalculator
 from ase.cell import Cell
 from ase.constraints import FixAtoms
 from ase.data import atomic_masses, atomic_numbers
@@ -44,7 +45,8 @@ from ase_amden.diffusion.samplers import SAMPLERS, Sampler, SamplerState, run_sa
 from ase_amden.errors import AmdenError, InvalidStructureError, UnknownNameError, unknown_name
 from ase_amden.models.card import ModelCard
 from ase_amden.provenance import PROVENANCE_KEYS, parse_provenance, provenance, weights_hash
-from ase_amden.random_streams import SystemStreams
+from ase_amden.random_streams import SystemStreams, structure_seed
+from ase_amden.refinement import check_refinement
 from ase_amden.resources import check_graph_memory
 from ase_amden.training.batching import AMU_PER_A3_TO_G_PER_CM3
 
@@ -159,6 +161,8 @@ class _Plan:
     symbols: list[str] | None  # the fixed composition, one symbol per atom
     inpainting: InpaintingPlan | None  # template atoms held fixed
     observable: ObservableGuidance | None  # a measured curve steered towards
+    refine: str | BaseCalculator | None  # potential of the MD refinement
+    refine_options: dict[str, float]  # ase_amden.refinement.refine keywords
 
     @property
     def n_batches(self) -> int:
@@ -289,6 +293,12 @@ class AmorphousGenerator:
                 f"{info['model_hash']}), this generator holds {self.card.name!r} (weights "
                 f"{self.model_hash}); load that model to regenerate it"
             )
+        if "refine_potential" in info:
+            raise AmdenError(
+                "the structure was refined by MD after generation (refine_* keys in its info) "
+                "and its cell may have changed; regenerate the structure as generated, then "
+                "refine it again with ase_amden.refinement.refine"
+            )
         index, count, batch_size = (int(info[k]) for k in
                                     ("structure_index", "count", "batch_size"))
         targets, options = parse_provenance(info)
@@ -335,6 +345,8 @@ class AmorphousGenerator:
         fixed_mask: Sequence[bool] | np.ndarray | None = None,
         min_distance: float | None = None,
         observables: Mapping[str, tuple] | None = None,
+        refine: str | BaseCalculator | None = None,
+        refine_options: Mapping[str, float] | None = None,
     ) -> list[Atoms]:
         """Generate ``count`` structures.
 
@@ -426,6 +438,15 @@ class AmorphousGenerator:
             ``{"weighting": "xray" | "neutron" | "number", "strength": 0.05, "max_shift": 0.1}``
             (see :class:`~ase_amden.diffusion.observables.ObservableGuidance`); the R-factor
             reached is ``atoms.info["observable_rfactor"]``. Samplers sde, ode and langevin.
+        refine
+            Short MD after denoising (:func:`ase_amden.refinement.refine`, DM2's last step):
+            a registered potential name (``"jakse-sio2"``, ``"bmp"``, ``"sw-si"``: LAMMPS)
+            or an ASE calculator. Structure ``i`` uses the seed
+            ``structure_seed(seed, i) mod (2**31 - 1)``; ``refine_*`` keys go into
+            ``atoms.info``. Not with ``template``.
+        refine_options
+            :func:`~ase_amden.refinement.refine`'s ``nvt_ps``, ``npt_ps`` (default 25 and
+            25 ps), ``temperature`` (K), ``pressure`` (GPa), ``timestep_fs``.
 
         Returns
         -------
@@ -458,6 +479,7 @@ class AmorphousGenerator:
             targets=targets, sampler=sampler, steps=steps, sampler_options=sampler_options,
             guidance=guidance, batch_size=batch_size, seed=seed, check=check, template=template,
             fixed_mask=fixed_mask, min_distance=min_distance, observables=observables,
+            refine=refine, refine_options=refine_options,
         )
         structures: list[Atoms] = []
         with (
@@ -468,16 +490,16 @@ class AmorphousGenerator:
             for start in range(0, plan.count, plan.batch_size):
                 indices = range(start, min(start + plan.batch_size, plan.count))
                 state, largest_output = self._sample(plan, indices, bar.update)
-                structures.extend(
-                    self._check(plan, self._atoms(plan, state, indices), largest_output)
-                )
+                checked = self._check(plan, self._atoms(plan, state, indices), largest_output)
+                structures.extend(self._refine(plan, checked, indices, progress))
         return structures
 
     # ------------------------------------------------------------------ stages
 
     def _plan(self, count, *, cell, n_atoms, density, composition, targets, sampler, steps,
               sampler_options, guidance, batch_size, seed, check="warn", template=None,
-              fixed_mask=None, min_distance=None, observables=None) -> _Plan:
+              fixed_mask=None, min_distance=None, observables=None, refine=None,
+              refine_options=None) -> _Plan:
         """Validate a request and lay it out: sampler, steps, targets, cell, nodes, seed."""
         card = self.card
         if int(count) != count or count < 1:
@@ -527,6 +549,8 @@ class AmorphousGenerator:
             cell=cell_array, n_nodes=n_nodes, fixed=fixed,
             seed=seed_int, info=info, check=check,
             inpainting=inpainting, observable=observable,
+            refine=refine, refine_options=self._refinement(refine, refine_options, template,
+                                                           fixed),
             symbols=None if fixed is None else [card.elements[k] for k in fixed],
         )
 
@@ -587,6 +611,32 @@ class AmorphousGenerator:
         return check_structures(structures, self.card.elements, self.card.training,
                                 mode=plan.check, symbols=plan.symbols,
                                 largest_output=largest_output)
+
+    @staticmethod
+    def _refine(plan: _Plan, structures: list[Atoms], indices: range,
+                progress: bool) -> list[Atoms]:
+        """Short NVT + NPT MD of each structure of a batch, if the plan asks for it."""
+        if plan.refine is None:
+            return structures
+        from ase_amden.refinement import refine
+
+        return [refine(atoms, plan.refine, seed=structure_seed(plan.seed, i) % (2**31 - 1),
+                       verbose=progress, **plan.refine_options)
+                for i, atoms in zip(indices, structures, strict=True)]
+
+    def _refinement(self, potential, options, template, fixed) -> dict[str, float]:
+        """Validate ``refine``/``refine_options`` of a request (before any sampling)."""
+        if potential is None:
+            if options:
+                raise AmdenError("refine_options given without refine=; name a potential "
+                                 "(e.g. refine='jakse-sio2') or drop the options")
+            return {}
+        if template is not None:
+            raise AmdenError("refine= would move the template's fixed atoms; inpaint first, "
+                             "then refine with ase_amden.refinement.refine")
+        elements = (self.card.elements if fixed is None
+                    else [self.card.elements[k] for k in set(fixed.tolist())])
+        return check_refinement(potential, options, elements)
 
     def to_atoms(self, state: SamplerState, info: Mapping[str, Any] | None = None,
                  indices: Sequence[int] | None = None) -> list[Atoms]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,31 +105,17 @@ def refine(atoms: Atoms, potential: str | BaseCalculator, *, nvt_ps: float = 25.
 
     """
     _check_structure(atoms)
-    schedule = _schedule(nvt_ps, npt_ps, temperature, pressure, timestep_fs, seed)
+    settings = dict(nvt_ps=nvt_ps, npt_ps=npt_ps, temperature=temperature, pressure=pressure,
+                    timestep_fs=timestep_fs)
+    check_refinement(potential, settings, atoms.get_chemical_symbols())
+    schedule = _schedule(**settings, seed=seed)
     start = time.perf_counter()
     if isinstance(potential, str):
-        spec = get_potential(potential)
-        missing = sorted(set(atoms.get_chemical_symbols()) - set(spec.elements))
-        if missing:
-            raise UnknownNameError(
-                f"potential {potential!r} has no parameters for {missing}; it covers "
-                f"{list(spec.elements)}. Choose another potential."
-            )
         name = potential
-        refined = _refine_lammps(atoms, spec, schedule, verbose)
-    elif isinstance(potential, BaseCalculator):
-        if schedule.npt_steps and "stress" not in potential.implemented_properties:
-            raise AmdenError(
-                f"calculator {type(potential).__name__} gives no stress, which NPT needs; "
-                "use npt_ps=0 or a calculator with stress"
-            )
+        refined = _refine_lammps(atoms, get_potential(potential), schedule, verbose)
+    else:
         name = type(potential).__name__
         refined = _refine_ase(atoms, potential, schedule, verbose)
-    else:
-        raise AmdenError(
-            f"potential must be a registered potential name or an ASE calculator, got "
-            f"{type(potential).__name__}"
-        )
     if not np.isfinite(refined.positions).all():
         raise RefinementError("the refinement MD produced non-finite positions; try a smaller "
                               "timestep_fs")
@@ -156,6 +143,41 @@ def refine_all(images: list[Atoms], potential: str | BaseCalculator, *, seed: in
     """
     return [refine(atoms, potential, seed=seed + k, verbose=verbose, **settings)
             for k, atoms in enumerate(images)]
+
+
+#: Keywords of :func:`refine` that ``AmorphousGenerator.generate(refine_options=...)`` takes.
+REFINE_OPTIONS = ("nvt_ps", "npt_ps", "temperature", "pressure", "timestep_fs")
+
+
+def check_refinement(potential: str | BaseCalculator, options: Mapping[str, float] | None,
+                     elements: Sequence[str]) -> dict[str, float]:
+    """Validate a refinement request before any work; return its options as a dict.
+
+    ``potential`` must be a registered name covering ``elements`` or an ASE calculator (with
+    stress if NPT is asked for); ``options`` are :data:`REFINE_OPTIONS` with valid values.
+    """
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(REFINE_OPTIONS))
+    if unknown:
+        raise AmdenError(f"unknown refinement option(s) {unknown}; valid are "
+                         f"{list(REFINE_OPTIONS)}")
+    defaults = dict(nvt_ps=25.0, npt_ps=25.0, temperature=300.0, pressure=0.0,
+                    timestep_fs=1.0)
+    schedule = _schedule(**{**defaults, **options}, seed=0)
+    if isinstance(potential, str):
+        covered = get_potential(potential).elements
+        missing = sorted(set(elements) - set(covered))
+        if missing:
+            raise UnknownNameError(f"potential {potential!r} has no parameters for {missing}; "
+                                   f"it covers {list(covered)}. Choose another potential.")
+    elif isinstance(potential, BaseCalculator):
+        if schedule.npt_steps and "stress" not in potential.implemented_properties:
+            raise AmdenError(f"calculator {type(potential).__name__} gives no stress, which NPT "
+                             "needs; use npt_ps=0 or a calculator with stress")
+    else:
+        raise AmdenError("refine must be a registered potential name or an ASE calculator, "
+                         f"got {type(potential).__name__}")
+    return options
 
 
 def _check_structure(atoms: Atoms) -> None:

@@ -145,3 +145,80 @@ def test_a_failing_md_is_a_refinement_error():
     with pytest.raises(RefinementError, match="timestep_fs"):
         refine(cristobalite(), "jakse-sio2", nvt_ps=4.0, npt_ps=0.0, timestep_fs=40.0,
                verbose=False)
+
+
+# ------------------------------------------------------------ generate(refine=...)
+
+REFINE = {"nvt_ps": 0.02, "npt_ps": 0.02}
+
+
+@pytest.fixture(scope="module")
+def si_gen():
+    from ase_amden.generator import AmorphousGenerator
+
+    return AmorphousGenerator.pretrained("a-Si", device="cpu")
+
+
+def test_generate_refines_each_structure_as_refine_would_with_its_own_seed(si_gen):
+    from ase_amden.random_streams import structure_seed
+
+    kwargs = dict(n_atoms=64, steps=4, seed=3, progress=False, check="off")
+    raw = si_gen.generate(2, **kwargs)
+    refined = si_gen.generate(2, refine="sw-si", refine_options=REFINE, **kwargs)
+    for i, (before, after) in enumerate(zip(raw, refined, strict=True)):
+        expected = refine(before, "sw-si", seed=structure_seed(3, i) % (2**31 - 1),
+                          verbose=False, **REFINE)
+        np.testing.assert_allclose(after.positions, expected.positions, atol=1e-8)
+        np.testing.assert_allclose(after.cell[:], expected.cell[:], atol=1e-8)
+        assert after.info["refine_potential"] == "sw-si" and after.info["structure_index"] == i
+        assert after.info["refine_npt_ps"] == 0.02 and after.info["seed"] == 3
+    assert refined[0].info["refine_seed"] != refined[1].info["refine_seed"]
+    assert not np.allclose(refined[0].positions, raw[0].positions)
+
+
+def test_generate_refinement_requests_are_checked_before_sampling(si_gen):
+    from ase.calculators.lj import LennardJones
+
+    small = dict(n_atoms=64, steps=1, progress=False)
+    with pytest.raises(AmdenError, match="refine_options given without refine="):
+        si_gen.generate(1, refine_options=REFINE, **small)
+    with pytest.raises(AmdenError, match=r"unknown refinement option\(s\) \['nvt'\]"):
+        si_gen.generate(1, refine="sw-si", refine_options={"nvt": 1.0}, **small)
+    with pytest.raises(AmdenError, match="nvt_ps must be a finite length"):
+        si_gen.generate(1, refine="sw-si", refine_options={"nvt_ps": -1.0}, **small)
+    with pytest.raises(UnknownNameError, match=r"no parameters for \['Si'\]"):
+        si_gen.generate(1, refine="eam-cuzr", **small)
+    calc = LennardJones()
+    calc.implemented_properties = ["energy", "forces"]
+    with pytest.raises(AmdenError, match="no stress, which NPT needs"):
+        si_gen.generate(1, refine=calc, **small)
+    template = bulk("Si", "diamond", a=5.43, cubic=True).repeat(2)
+    with pytest.raises(AmdenError, match="move the template's fixed atoms"):
+        si_gen.generate(1, template=template, fixed_mask=[True] * 8 + [False] * 56,
+                        refine="sw-si", **small)
+
+
+def test_a_refined_structure_is_not_regenerated_silently(si_gen):
+    (atoms,) = si_gen.generate(1, n_atoms=64, steps=2, seed=0, progress=False, check="off",
+                               refine="sw-si", refine_options=REFINE)
+    with pytest.raises(AmdenError, match="refined by MD after generation"):
+        si_gen.regenerate(atoms)
+
+
+def test_generate_command_refines(tmp_path):
+    from ase.io import read
+
+    from ase_amden.cli import main
+
+    out = tmp_path / "refined.extxyz"
+    assert main(["generate", "--model", "a-Si", "--n-atoms", "64", "--steps", "2", "--count",
+                 "1", "--output", str(out), "--quiet", "--refine", "sw-si",
+                 "--refine-nvt-ps", "0.01", "--refine-npt-ps", "0", "--refine-temperature",
+                 "500"]) == 0
+    (atoms,) = read(out, index=":")
+    assert atoms.info["refine_potential"] == "sw-si"
+    assert (atoms.info["refine_nvt_ps"], atoms.info["refine_temperature_K"]) == (0.01, 500.0)
+    again = tmp_path / "again.extxyz"
+    assert main(["refine", str(out), "--output", str(again), "--potential", "sw-si",
+                 "--nvt-ps", "0.01", "--npt-ps", "0.01", "--quiet"]) == 0
+    assert read(again).info["refine_npt_ps"] == 0.01

@@ -13,6 +13,7 @@ from .arguments import (
     positive_int,
     seed,
 )
+from .refine import add_refinement_settings, refinement_settings
 
 
 def _target(pair: str) -> tuple[str, float]:
@@ -89,6 +90,11 @@ def add_generate_parser(subparsers) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="fail (write nothing) if a structure fails its checks (atoms too "
                         "close, none left, wrong composition); default: warn and write")
+    parser.add_argument("--refine", default=None, metavar="POTENTIAL",
+                        help="refine each structure by short MD after denoising with this "
+                        "registered LAMMPS potential (e.g. jakse-sio2; DM2: 25 ps NVT then 25 "
+                        "ps NPT at 300 K), settings below")
+    add_refinement_settings(parser, prefix="refine-")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_generate)
 
@@ -121,7 +127,8 @@ def _generate(args: argparse.Namespace) -> int:
         sampler=args.sampler, steps=args.steps,
         sampler_options=_sampler_options(args.sampler_option) or None, guidance=args.guidance,
         batch_size=args.batch_size, seed=args.seed, progress=not args.quiet,
-        check="strict" if args.strict else "warn",
+        check="strict" if args.strict else "warn", refine=args.refine,
+        refine_options=refinement_settings(args, prefix="refine-") if args.refine else None,
     )
     write_structures(args.output, images, fmt)
     if not args.quiet:

@@ -3,7 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import os
+
+from .arguments import finite_float, nonnegative_float, positive_float, seed
+
+#: The MD settings of a refinement: option name, type, default, help.
+_SETTINGS = (
+    ("nvt_ps", nonnegative_float, 25.0, "NVT length, ps"),
+    ("npt_ps", nonnegative_float, 25.0, "NPT length, ps"),
+    ("temperature", positive_float, 300.0, "temperature, K"),
+    ("pressure", finite_float, 0.0, "NPT pressure, GPa"),
+    ("timestep_fs", positive_float, 1.0, "MD timestep, fs"),
+)
+
+
+def add_refinement_settings(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """Add ``--{prefix}nvt-ps`` ... ``--{prefix}timestep-fs`` (:func:`refinement.refine`)."""
+    for name, kind, default, text in _SETTINGS:
+        parser.add_argument(f"--{prefix}{name.replace('_', '-')}", type=kind, default=default,
+                            help=f"{text} (default {default:g})")
+
+
+def refinement_settings(args: argparse.Namespace, prefix: str = "") -> dict[str, float]:
+    """The keywords of :func:`ase_amden.refinement.refine` read back from ``args``."""
+    return {name: getattr(args, prefix.replace("-", "_") + name) for name, *_ in _SETTINGS}
 
 
 def add_refine_parser(subparsers) -> None:
@@ -11,30 +33,29 @@ def add_refine_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "refine", help="refine structures by short MD (NVT then NPT) with a named potential")
     parser.add_argument("input", help="structures, any ase.io format (all frames are read)")
-    parser.add_argument("--output", required=True, help="file; the format follows the extension")
+    parser.add_argument("--output", required=True,
+                        help="file; the format follows the extension (or --format); replaced "
+                        "atomically")
+    parser.add_argument("--format", default=None, help="ase.io format of --output")
     parser.add_argument("--potential", required=True,
-                        help="registered LAMMPS potential, e.g. jakse-sio2 or bmp")
-    parser.add_argument("--nvt-ps", type=float, default=25.0, help="NVT length, ps")
-    parser.add_argument("--npt-ps", type=float, default=25.0, help="NPT length, ps")
-    parser.add_argument("--temperature", type=float, default=300.0, help="temperature, K")
-    parser.add_argument("--pressure", type=float, default=0.0, help="NPT pressure, GPa")
-    parser.add_argument("--timestep-fs", type=float, default=1.0, help="MD timestep, fs")
-    parser.add_argument("--seed", type=int, default=0, help="seed of structure k is seed + k")
+                        help="registered LAMMPS potential, e.g. jakse-sio2, bmp or sw-si")
+    add_refinement_settings(parser)
+    parser.add_argument("--seed", type=seed, default=0, help="seed of structure k is seed + k")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_refine)
 
 
 def _refine(args: argparse.Namespace) -> int:
-    from ase.io import read, write
-
     from ..refinement import refine_all
+    from ..structures import read_structures
+    from .output import check_output, write_structures
 
-    images = read(args.input, index=":")
-    refined = refine_all(images, args.potential, nvt_ps=args.nvt_ps, npt_ps=args.npt_ps,
-                         temperature=args.temperature, pressure=args.pressure,
-                         timestep_fs=args.timestep_fs, seed=args.seed, verbose=not args.quiet)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    write(args.output, refined)
+    images = read_structures(args.input)
+    elements = sorted({s for atoms in images for s in atoms.get_chemical_symbols()})
+    fmt = check_output(args.output, len(images), elements, args.format)
+    refined = refine_all(images, args.potential, seed=args.seed, verbose=not args.quiet,
+                         **refinement_settings(args))
+    write_structures(args.output, refined, fmt)
     if not args.quiet:
         densities = ", ".join(f"{atoms.info['refine_density']:.3f}" for atoms in refined)
         print(f"wrote {len(refined)} refined structures to {args.output} (g/cm3: {densities})")
