@@ -31,9 +31,7 @@ import torch
 from ase_amden.analysis import rdf_rmsd
 from ase_amden.data import AmorphousDataset
 from ase_amden.diffusion import (
-    ElementSchedule,
     GuidedDenoiser,
-    PositionSchedule,
     SamplerState,
     forward_noise,
     get_sampler,
@@ -93,8 +91,7 @@ def noise_loss(generator, structures, t: float, draws: int, seed: int) -> float:
         batch = batch_of(generator, structures, seed + draw)
         times = torch.full((batch.n_systems,), t, dtype=generator.dtype, device=generator.device)
         noisy = forward_noise(batch.positions, batch.elements, batch.cell, batch.system_idx,
-                              times, PositionSchedule(card.sigma_x_max),
-                              ElementSchedule(card.sigma_e_max), rng)
+                              times, card.position_schedule(), card.element_schedule(), rng)
         with torch.enable_grad() if card.energy else torch.no_grad():
             eps_x, _ = model(noisy.positions, noisy.elements, batch.cell, batch.system_idx,
                              times, batch.properties, batch.property_mask)
@@ -108,12 +105,13 @@ def renoise_denoise(generator, structures, t0: float, steps: int, seed: int):
     rng = torch_generator(seed, generator.device)
     batch = batch_of(generator, structures, seed)
     times = torch.full((batch.n_systems,), t0, dtype=generator.dtype, device=generator.device)
-    sampler = get_sampler("sde", pos_schedule=PositionSchedule(card.sigma_x_max),
-                          el_schedule=ElementSchedule(card.sigma_e_max), t_start=t0,
+    sampler = get_sampler("sde", pos_schedule=card.position_schedule(),
+                          el_schedule=card.element_schedule(), t_start=t0,
                           t_end=min(0.01, t0 / 2))
     noisy = forward_noise(batch.positions, batch.elements, batch.cell, batch.system_idx, times,
                           sampler.pos_schedule, sampler.el_schedule, rng)
-    state = SamplerState(noisy.positions, noisy.elements, batch.cell, batch.system_idx)
+    state = SamplerState(noisy.positions, noisy.elements, batch.cell, batch.system_idx,
+                         fixed_elements=batch.elements if card.fixed_composition else None)
     denoise = GuidedDenoiser(generator.model, batch.properties, batch.property_mask,
                              shortcut=card.shortcut)
     with torch.no_grad():
