@@ -1,4 +1,4 @@
-"""Guidance of a sampler by a measured observable: S(q) or g(r), the measured curve in place of a property.
+"""Guidance of a sampler by a measured observable, S(q) or g(r), as by a target property.
 
 At every network call the clean structure predicted by the network,
 ``x0 = x - sigma(t) eps`` (variance-exploding positions, ``alpha = 1``), is moved down the
