@@ -73,7 +73,7 @@ def add_generate_parser(subparsers) -> None:
                         type=_target,
                         help="target property (repeatable), e.g. shear_modulus=30")
     parser.add_argument("--sampler", default=None,
-                        help="sde, ode, langevin, hmc, flow or shortcut (default: the one the "
+                        help="sde, ode, langevin, restart, hmc, flow or shortcut (default: the one the "
                              "model card names, else sde)")
     parser.add_argument("--steps", type=positive_int, default=None,
                         help="sampler steps (default: the model card's for its sampler, else "

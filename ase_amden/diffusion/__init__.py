@@ -7,6 +7,7 @@ from ase_amden.diffusion.hmc import HMCSampler
 from ase_amden.diffusion.inpainting import InpaintingPlan, fixed_atoms_mask
 from ase_amden.diffusion.langevin import LangevinSampler
 from ase_amden.diffusion.observables import ObservableGuidance
+from ase_amden.diffusion.restart import RestartSampler
 from ase_amden.diffusion.rng import RandomLike, seed_from, torch_generator
 from ase_amden.diffusion.samplers import (
     SAMPLERS,
@@ -44,6 +45,7 @@ __all__ = [
     "ODESampler",
     "PositionSchedule",
     "RandomLike",
+    "RestartSampler",
     "SDESampler",
     "Sampler",
     "SamplerState",
