@@ -383,7 +383,8 @@ class AmorphousGenerator:
         sampler
             Name of a registered sampler (``ase_amden.diffusion.SAMPLERS``): ``"sde"``
             (AMDEN), ``"ode"``, ``"langevin"`` (Yang and Schwalbe-Koda), ``"restart"`` (the
-            sde plus noise-and-denoise cycles, Xu et al. 2023) for noise-prediction models; ``"hmc"`` for energy-based ones; ``"flow"`` for flow-matching models;
+            sde plus noise-and-denoise cycles, Xu et al. 2023) for noise-prediction models;
+            ``"hmc"`` for energy-based ones; ``"flow"`` for flow-matching models;
             ``"shortcut"`` for shortcut models. None: the sampler the model card names
             (``card.sampling``), else ``"sde"``.
         steps

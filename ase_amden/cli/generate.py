@@ -73,8 +73,8 @@ def add_generate_parser(subparsers) -> None:
                         type=_target,
                         help="target property (repeatable), e.g. shear_modulus=30")
     parser.add_argument("--sampler", default=None,
-                        help="sde, ode, langevin, restart, hmc, flow or shortcut (default: the one the "
-                             "model card names, else sde)")
+                        help="sde, ode, langevin, restart, hmc, flow or shortcut (default: the "
+                             "one the model card names, else sde)")
     parser.add_argument("--steps", type=positive_int, default=None,
                         help="sampler steps (default: the model card's for its sampler, else "
                              "the sampler's own: 200 for sde, ode and flow, 2000 for hmc, 4 "

@@ -87,7 +87,8 @@ def test_default_steps_are_the_samplers_own():
 @pytest.mark.parametrize(
     ("sampler", "kind", "message"),
     [("hmc", "plain", r"sampler 'hmc' cannot use model 'tiny-plain': HMC denoising needs the "
-                      r"noise energy.*DenoiserConfig\(energy=True\).*'langevin', 'ode', 'restart', 'sde'"),
+                      r"noise energy.*DenoiserConfig\(energy=True\).*'langevin', 'ode', "
+                      r"'restart', 'sde'"),
      ("flow", "plain", "objective 'eps'"),
      ("sde", "flow", r"objective 'flow'.*samplers for this model: 'flow'$"),
      ("shortcut", "plain", "trained without the shortcut loss.*shortcut=True"),
