@@ -12,7 +12,7 @@ SHIPPED = AmorphousGenerator.available_pretrained()
 
 def test_the_models_the_docs_promise_are_shipped():
     for name in ("a-Si", "a-Si-energy", "a-SiO2", "a-Si-melt", "a-Si-melt-energy",
-                 "a-Si-shortcut"):
+                 "a-Si-shortcut", "a-SiO2-cooling"):
         assert name in SHIPPED
     assert DEFAULT_MODEL == "a-Si"
 
@@ -22,7 +22,8 @@ def test_shipped_model_generates(name):
     gen = AmorphousGenerator.pretrained(name, device="cpu")
     card = gen.card
     assert card.name == name and card.data_hash and card.package_version
-    (atoms,) = gen.generate(1, n_atoms=64 if card.rho_max is None else None,
+    n_atoms = 66 if card.fixed_composition else 64  # a whole number of SiO2 units
+    (atoms,) = gen.generate(1, n_atoms=n_atoms if card.rho_max is None else None,
                             cell=None if card.rho_max is None else 9.0,
                             steps=3, seed=0, progress=False)
     assert set(atoms.get_chemical_symbols()) <= set(card.elements)
@@ -36,6 +37,21 @@ def test_shortcut_model_generates_in_its_card_steps_without_options():
     (atoms,) = gen.generate(1, n_atoms=64, seed=0, progress=False)
     assert (atoms.info["sampler"], atoms.info["steps"]) == ("shortcut", 10)
     assert len(atoms) == 64 and np.isfinite(atoms.positions).all()
+
+
+def test_cooling_rate_silica_model_makes_sio2_at_the_density_of_the_rate():
+    gen = AmorphousGenerator.pretrained("a-SiO2-cooling", device="cpu")
+    card = gen.card
+    assert card.fixed_composition and card.property_names == ["cooling_rate"]
+    assert card.sampling["sampler"] == "restart"
+    assert set(card.training["min_distances"]) == {"O-O", "O-Si", "Si-Si"}
+    slow, fast = (gen.generate(1, n_atoms=99, targets={"cooling_rate": rate}, steps=2, seed=0,
+                               progress=False, check="off")[0] for rate in (0.1, 100.0))
+    for atoms in (slow, fast):
+        assert atoms.get_chemical_formula() == "O66Si33"
+        assert atoms.info["sampler"] == "restart"
+    density = [atoms.get_masses().sum() / atoms.get_volume() * 1.66054 for atoms in (slow, fast)]
+    assert 2.0 < density[0] < density[1] < 2.25  # g/cm3: the data's, denser when fast
 
 
 def test_silica_model_is_conditioned_on_shear_modulus_and_ring_size():
