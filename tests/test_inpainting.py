@@ -131,3 +131,39 @@ def test_min_distance_safeguard_is_pairwise_and_explicit(generator):
     assert atoms.info["inpainting_violations"] == int((closest < 2.1 - 1e-9).sum()) == 0
     with pytest.raises(AmdenError, match="min_distance"):
         generator.generate(template=template, min_distance=-1.0, steps=2, progress=False)
+
+
+def test_generate_command_inpaints_and_follows_a_measured_curve(tmp_path, capsys):
+    from ase.io import read, write
+
+    from ase_amden.cli import main
+
+    template = _slab_template()
+    template.set_constraint()
+    write(tmp_path / "slab.extxyz", template)
+    out = tmp_path / "inpainted.extxyz"
+    assert main(["generate", "--model", "a-Si", "--template", str(tmp_path / "slab.extxyz"),
+                 "--fixed", "0-7,9", "--n-atoms", "30", "--steps", "3", "--seed", "2",
+                 "--output", str(out), "--quiet"]) == 0
+    (atoms,) = read(out, index=":")
+    assert len(atoms) == 39
+    assert np.allclose(atoms.positions[:9], template.positions[[0, 1, 2, 3, 4, 5, 6, 7, 9]])
+
+    q = np.linspace(1.3, 8.0, 30)
+    np.savetxt(tmp_path / "sq.dat", np.column_stack([q, structure_factor(
+        bulk("Si", "diamond", a=5.43, cubic=True).repeat(2), q)]))
+    guided = tmp_path / "guided.extxyz"
+    assert main(["generate", "--model", "a-Si", "--n-atoms", "64", "--steps", "3",
+                 "--observable", f"structure_factor={tmp_path / 'sq.dat'}",
+                 "--observable-weighting", "xray", "--output", str(guided), "--quiet"]) == 0
+    assert np.isfinite(read(guided).info["observable_rfactor"])
+
+    for argv, message in (
+        (["--fixed", "0-3"], "--fixed needs --template"),
+        (["--template", str(tmp_path / "slab.extxyz"), "--fixed", "0-99"], "has 32 atoms"),
+        (["--observable", f"rdf={tmp_path / 'missing.dat'}"], "cannot read the measured"),
+    ):
+        capsys.readouterr()
+        assert main(["generate", "--model", "a-Si", "--n-atoms", "64", "--steps", "2",
+                     "--output", str(tmp_path / "x.extxyz"), "--quiet", *argv]) == 2
+        assert message in capsys.readouterr().err

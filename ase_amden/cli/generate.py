@@ -38,6 +38,70 @@ def _option(pair: str) -> tuple[str, str]:
     return name.strip(), text
 
 
+def _index_ranges(text: str) -> list[int]:
+    indices: list[int] = []
+    for part in text.split(","):
+        first, sep, last = part.strip().partition("-")
+        try:
+            lo = int(first)
+            hi = int(last) if sep else lo
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--fixed wants ranges like 0-63,100, got {text!r}") from None
+        if lo < 0 or hi < lo:
+            raise argparse.ArgumentTypeError(f"--fixed range {part.strip()!r} is empty or "
+                                             "negative")
+        indices.extend(range(lo, hi + 1))
+    return indices
+
+
+def _observable(pair: str) -> tuple[str, str]:
+    kind, sep, path = pair.partition("=")
+    if not sep or kind not in ("structure_factor", "rdf"):
+        raise argparse.ArgumentTypeError(f"--observable wants structure_factor=FILE or rdf=FILE, "
+                                         f"got {pair!r}")
+    return kind, path
+
+
+def _observables(args: argparse.Namespace) -> dict[str, tuple] | None:
+    if args.observable is None:
+        return None
+    import numpy as np
+
+    kind, path = args.observable
+    try:
+        table = np.loadtxt(path, ndmin=2)
+    except (OSError, ValueError) as error:
+        raise AmdenError(f"cannot read the measured curve {path!r} ({error}); give two "
+                         "whitespace-separated columns of numbers") from None
+    if table.shape[1] < 2 or not np.isfinite(table[:, :2]).all():
+        raise AmdenError(f"{path!r} must hold two columns of finite numbers (x, y)")
+    options = {key: value for key, value in (("weighting", args.observable_weighting),
+                                             ("strength", args.observable_strength))
+               if value is not None}
+    return {kind: (table[:, 0], table[:, 1], options)}
+
+
+def _template(args: argparse.Namespace):
+    if args.template is None:
+        if args.fixed is not None:
+            raise AmdenError("--fixed needs --template")
+        return None, None
+    from ..structures import read_structures
+
+    template = read_structures(args.template)[-1]
+    if args.fixed is None:
+        return template, None
+    import numpy as np
+
+    mask = np.zeros(len(template), dtype=bool)
+    if max(args.fixed) >= len(template):
+        raise AmdenError(f"--fixed names atom {max(args.fixed)} but the template has "
+                         f"{len(template)} atoms (0-based indices)")
+    mask[args.fixed] = True
+    return template, mask
+
+
 def _sampler_options(pairs: list[tuple[str, str]]) -> dict[str, object]:
     options: dict[str, object] = {}
     for name, text in pairs:
@@ -90,6 +154,25 @@ def add_generate_parser(subparsers) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="fail (write nothing) if a structure fails its checks (atoms too "
                         "close, none left, wrong composition); default: warn and write")
+    parser.add_argument("--template", default=None, metavar="FILE",
+                        help="inpainting: a structure file whose atoms under FixAtoms (or "
+                        "--fixed) are kept exactly; new atoms are generated around them in "
+                        "its cell")
+    parser.add_argument("--fixed", type=_index_ranges, default=None, metavar="RANGES",
+                        help="template atoms to keep, e.g. 0-63,100 (0-based; default: its "
+                        "FixAtoms)")
+    parser.add_argument("--min-distance", type=positive_float, default=None,
+                        help="closest approach of a generated atom to a kept one, Å (default: "
+                        "0.8 x the sum of covalent radii)")
+    parser.add_argument("--observable", default=None, metavar="KIND=FILE",
+                        type=_observable,
+                        help="steer towards a measured curve: structure_factor=sq.dat (q in "
+                        "1/Å, S(q)) or rdf=gr.dat (r in Å, g(r)); two whitespace-separated "
+                        "columns")
+    parser.add_argument("--observable-weighting", choices=("xray", "neutron", "number"),
+                        default=None, help="scattering weights of the measured curve")
+    parser.add_argument("--observable-strength", type=positive_float, default=None,
+                        help="step size of the observable guidance (default 0.05)")
     parser.add_argument("--refine", default=None, metavar="POTENTIAL",
                         help="refine each structure by short MD after denoising with this "
                         "registered LAMMPS potential (e.g. jakse-sio2; DM2: 25 ps NVT then 25 "
@@ -121,13 +204,15 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         gen = AmorphousGenerator.pretrained(args.model or DEFAULT_MODEL, device=args.device)
     fmt = check_output(args.output, args.count, gen.card.elements, args.format)
+    template, fixed_mask = _template(args)
     images = gen.generate(
         args.count, cell=cell, n_atoms=args.n_atoms, density=args.density,
         composition=args.composition, targets=dict(args.target) or None,
         sampler=args.sampler, steps=args.steps,
         sampler_options=_sampler_options(args.sampler_option) or None, guidance=args.guidance,
         batch_size=args.batch_size, seed=args.seed, progress=not args.quiet,
-        check="strict" if args.strict else "warn", refine=args.refine,
+        check="strict" if args.strict else "warn", template=template, fixed_mask=fixed_mask,
+        min_distance=args.min_distance, observables=_observables(args), refine=args.refine,
         refine_options=refinement_settings(args, prefix="refine-") if args.refine else None,
     )
     write_structures(args.output, images, fmt)
