@@ -50,7 +50,8 @@ _SHOWN = 3
 MAX_NETWORK_OUTPUT = 1e3
 
 
-def _pair_name(a: int, b: int) -> str:
+def pair_name(a: int, b: int) -> str:
+    """Key of an element pair by atomic numbers, lighter first: ``pair_name(14, 8) == "O-Si"``."""
     a, b = sorted((a, b))
     return f"{chemical_symbols[a]}-{chemical_symbols[b]}"
 
@@ -75,7 +76,7 @@ def pair_min_distances(structures: Sequence[Atoms],
         low = np.minimum(numbers[i], numbers[j])
         high = np.maximum(numbers[i], numbers[j])
         for a, b in set(zip(low.tolist(), high.tolist(), strict=True)):
-            name = _pair_name(a, b)
+            name = pair_name(a, b)
             value = float(d[(low == a) & (high == b)].min())
             closest[name] = min(value, closest.get(name, math.inf))
     return closest
@@ -94,7 +95,7 @@ def min_distance_limits(elements: Sequence[str],
     limits = {}
     for a in numbers:
         for b in numbers:
-            name = _pair_name(a, b)
+            name = pair_name(a, b)
             if name in known:
                 limits[name] = TRAINING_DISTANCE_FACTOR * float(known[name])
             else:
@@ -130,7 +131,7 @@ def _closest_pairs(atoms: Atoms, limits: Mapping[str, float]) -> tuple[float | N
     low = np.minimum(numbers[i], numbers[j])
     high = np.maximum(numbers[i], numbers[j])
     for a, b in sorted(set(zip(low.tolist(), high.tolist(), strict=True))):
-        name = _pair_name(a, b)
+        name = pair_name(a, b)
         limit = limits.get(name)
         pair = d[(low == a) & (high == b)]
         if limit is None:

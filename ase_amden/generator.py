@@ -428,8 +428,10 @@ class AmorphousGenerator:
         fixed_mask
             Boolean mask over the template's atoms, instead of its ``FixAtoms``.
         min_distance
-            Closest start of a generated atom to a fixed one, Å (default 0.8 x the sum of
-            the two atoms' covalent radii); generated atoms that the sampler leaves closer
+            Closest start of a generated atom to a fixed one, Å (default: the closest
+            distance of that element pair in the training data, ``card.training
+            ["min_distances"]``, else 0.8 x the sum of the two atoms' covalent radii);
+            generated atoms that the sampler leaves closer
             are moved radially out to it at the end: ``atoms.info["inpainting_pushed"]``
             counts them, ``["inpainting_min_distance"]`` is the closest approach before
             that, Å, and ``["inpainting_violations"]`` counts atoms still too close after.
@@ -877,7 +879,8 @@ class AmorphousGenerator:
         if free is None and density is None:
             raise AmdenError(f"give n_atoms= or density=: model {card.name!r} has no default "
                              "density")
-        plan = plan_inpainting(template, fixed_mask, card.elements, free, density, min_distance)
+        plan = plan_inpainting(template, fixed_mask, card.elements, free, density, min_distance,
+                               card.training.get("min_distances"))
         symbols = plan.fixed_symbols + plan.free_symbols
         unknown = sorted(set(symbols) - set(card.elements))
         if unknown:

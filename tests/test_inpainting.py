@@ -42,7 +42,10 @@ def test_fixed_atoms_do_not_move(generator, sampler):
         assert atoms.get_chemical_symbols()[:n_fixed] == template.get_chemical_symbols()
         assert atoms.constraints[0].get_indices().tolist() == list(range(n_fixed))
         closest = min_distances(atoms.positions[n_fixed:], template.positions, atoms.cell.array)
-        assert closest.min() >= 0.8 * 2 * 1.11 - 1e-9
+        # the closest Si-Si pair of the model's training data (2.17 Å), not the 1.78 Å fallback
+        limit = generator.card.training["min_distances"]["Si-Si"]
+        assert limit == pytest.approx(2.1735, abs=1e-3)
+        assert closest.min() >= limit - 1e-6
         assert atoms.info["inpainting_pushed"] >= atoms.info["inpainting_violations"] == 0
 
 
@@ -167,3 +170,16 @@ def test_generate_command_inpaints_and_follows_a_measured_curve(tmp_path, capsys
         assert main(["generate", "--model", "a-Si", "--n-atoms", "64", "--steps", "2",
                      "--output", str(tmp_path / "x.extxyz"), "--quiet", *argv]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_thresholds_use_the_training_pairs_and_fall_back_to_covalent_radii():
+    from ase_amden.diffusion.inpainting import InpaintingPlan
+
+    plan = InpaintingPlan(np.eye(3) * 10.0, np.zeros((2, 3)), ["O", "Si"], ["Si", "O", "O"],
+                          None, {"O-Si": 1.55, "Si-Si": 2.3})
+    covalent_oo = 0.8 * 2 * 0.66
+    np.testing.assert_allclose(plan.thresholds(), [[1.55, 2.3], [covalent_oo, 1.55],
+                                                   [covalent_oo, 1.55]])
+    explicit = InpaintingPlan(np.eye(3) * 10.0, np.zeros((2, 3)), ["O", "Si"], ["Si"], 1.0,
+                              {"O-Si": 1.55})
+    np.testing.assert_allclose(explicit.thresholds(), [[1.0, 1.0]])

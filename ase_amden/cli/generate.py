@@ -163,7 +163,7 @@ def add_generate_parser(subparsers) -> None:
                         "FixAtoms)")
     parser.add_argument("--min-distance", type=positive_float, default=None,
                         help="closest approach of a generated atom to a kept one, Å (default: "
-                        "0.8 x the sum of covalent radii)")
+                        "the closest pair of the training data)")
     parser.add_argument("--observable", default=None, metavar="KIND=FILE",
                         type=_observable,
                         help="steer towards a measured curve: structure_factor=sq.dat (q in "

@@ -10,8 +10,8 @@ seam afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -20,15 +20,16 @@ from ase.constraints import FixAtoms
 from ase.data import atomic_numbers, covalent_radii
 from ase.geometry import get_distances
 
+from ase_amden.checks import pair_name
 from ase_amden.errors import AmdenError, InvalidStructureError
 
 __all__ = ["InpaintingPlan", "fixed_atoms_mask", "min_distances", "place_free_atoms",
            "plan_inpainting"]
 
-#: Default closest approach of a generated atom to a fixed one, as a fraction of the sum of
-#: their covalent radii (the model cards store no minimum distance of their data): 0.8 gives
-#: Si-Si 1.78 Å and Si-O 1.42 Å, below the shortest distances of the shipped training data
-#: (a-Si 2.17 Å, a-SiO2 1.46 Å).
+#: Closest approach of a generated atom to a fixed one, for element pairs the model's training
+#: data never showed, as a fraction of the sum of their covalent radii (Si-Si 1.78 Å, Si-O
+#: 1.42 Å); pairs it showed use the closest distance of its training data
+#: (``card.training["min_distances"]``: a-Si 2.17 Å, a-SiO2 O-Si 1.54 Å).
 MIN_DISTANCE_FRACTION = 0.8
 
 
@@ -47,8 +48,11 @@ class InpaintingPlan:
     free_symbols
         Elements of the atoms to generate.
     min_distance
-        Closest allowed free-fixed distance, Å, or None for
+        Closest allowed free-fixed distance, Å, or None for the closest distance of the
+        pair in the training data (``training_min_distances``), else
         ``MIN_DISTANCE_FRACTION`` x the sum of the two atoms' covalent radii.
+    training_min_distances
+        Closest distance per element pair (``"O-Si"``) in the model's training data, Å.
 
     """
 
@@ -57,6 +61,7 @@ class InpaintingPlan:
     fixed_symbols: list[str]
     free_symbols: list[str]
     min_distance: float | None
+    training_min_distances: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def n_fixed(self) -> int:
@@ -67,9 +72,16 @@ class InpaintingPlan:
         """Closest allowed distance ``(n_free, F)`` of each free atom to each fixed atom, Å."""
         if self.min_distance is not None:
             return np.full((len(self.free_symbols), self.n_fixed), self.min_distance)
-        free = np.array([covalent_radii[atomic_numbers[s]] for s in self.free_symbols])
-        fixed = np.array([covalent_radii[atomic_numbers[s]] for s in self.fixed_symbols])
-        return MIN_DISTANCE_FRACTION * (free[:, None] + fixed[None, :])
+        limits = {}
+        for a in {atomic_numbers[s] for s in self.free_symbols}:
+            for b in {atomic_numbers[s] for s in self.fixed_symbols}:
+                limits[a, b] = self.training_min_distances.get(
+                    pair_name(a, b),
+                    MIN_DISTANCE_FRACTION * float(covalent_radii[a] + covalent_radii[b]))
+        free = [atomic_numbers[s] for s in self.free_symbols]
+        fixed = [atomic_numbers[s] for s in self.fixed_symbols]
+        return np.array([[limits[a, b] for b in fixed] for a in free]).reshape(
+            len(free), len(fixed))
 
     def violations(self, free: np.ndarray) -> np.ndarray:
         """Boolean ``(n_free,)``: free atoms at ``free`` (Å) closer than allowed to a fixed one."""
@@ -100,7 +112,8 @@ def fixed_atoms_mask(template: Atoms, fixed_mask=None) -> np.ndarray:
 
 
 def plan_inpainting(template: Atoms, fixed_mask, elements: list[str], free_symbols,
-                    density: float | None, min_distance: float | None) -> InpaintingPlan:
+                    density: float | None, min_distance: float | None,
+                    training_min_distances: Mapping[str, float] | None = None) -> InpaintingPlan:
     """Check the template and count the atoms to generate.
 
     ``free_symbols`` (the generated atoms, from ``composition``/``n_atoms``) wins; else the
@@ -136,7 +149,8 @@ def plan_inpainting(template: Atoms, fixed_mask, elements: list[str], free_symbo
     if min_distance is not None and not (np.isfinite(min_distance) and min_distance >= 0):
         raise AmdenError(f"min_distance must be a distance >= 0 in Å, got {min_distance}")
     return InpaintingPlan(np.array(template.cell.array), fixed.positions.copy(),
-                          fixed.get_chemical_symbols(), list(free_symbols), min_distance)
+                          fixed.get_chemical_symbols(), list(free_symbols), min_distance,
+                          dict(training_min_distances or {}))
 
 
 def place_free_atoms(plan: InpaintingPlan, generators: Sequence[torch.Generator | None],
