@@ -26,6 +26,7 @@ from .errors import InvalidArgumentError, StructureCheckError
 
 __all__ = [
     "CHECK_MODES",
+    "check_mode",
     "MAX_NUMBER_DENSITY",
     "check_number_density",
     "check_structures",
@@ -82,13 +83,14 @@ def pair_min_distances(structures: Sequence[Atoms],
     return closest
 
 
-def min_distance_limits(elements: Sequence[str],
-                        training: Mapping | None = None) -> dict[str, float]:
+def min_distance_limits(elements: Sequence[str], training: Mapping | None = None, *,
+                        training_factor: float = TRAINING_DISTANCE_FACTOR,
+                        covalent_factor: float = COVALENT_FACTOR) -> dict[str, float]:
     """Smallest acceptable distance per element pair, Å.
 
-    ``TRAINING_DISTANCE_FACTOR`` times the closest pair of the training data
+    ``training_factor`` times the closest pair of the training data
     (``training["min_distances"]``, written by the trainer) where known, else
-    ``COVALENT_FACTOR`` times the sum of the covalent radii.
+    ``covalent_factor`` times the sum of the covalent radii.
     """
     known = dict((training or {}).get("min_distances") or {})
     numbers = [atomic_numbers[s] for s in elements]
@@ -97,10 +99,19 @@ def min_distance_limits(elements: Sequence[str],
         for b in numbers:
             name = pair_name(a, b)
             if name in known:
-                limits[name] = TRAINING_DISTANCE_FACTOR * float(known[name])
+                limits[name] = training_factor * float(known[name])
             else:
-                limits[name] = COVALENT_FACTOR * float(covalent_radii[a] + covalent_radii[b])
+                limits[name] = covalent_factor * float(covalent_radii[a] + covalent_radii[b])
     return limits
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`CHECK_MODES`, else an :class:`InvalidArgumentError`."""
+    if mode not in CHECK_MODES:
+        raise InvalidArgumentError(
+            f"check must be one of {', '.join(map(repr, CHECK_MODES))}, got {mode!r}"
+        )
+    return mode
 
 
 def check_number_density(density: float, what: str = "density") -> None:
@@ -202,11 +213,7 @@ def check_structures(
         With ``mode="strict"``, naming every failing structure and its problems.
 
     """
-    if mode not in CHECK_MODES:
-        raise InvalidArgumentError(
-            f"check must be one of {', '.join(map(repr, CHECK_MODES))}, got {mode!r}"
-        )
-    if mode == "off":
+    if check_mode(mode) == "off":
         return list(images)
     limits = min_distance_limits(elements, training)
     failures = []

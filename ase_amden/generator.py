@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ase_amden.analysis.scattering import ScatteringSetup
 from ase_amden.analysis.symmetry import flag_crystalline
 from ase_amden.catalog import ModelDetails, model_details, read_quality_table
-from ase_amden.checks import CHECK_MODES, check_number_density, check_structures
+from ase_amden.checks import check_mode, check_number_density, check_structures
 from ase_amden.devices import check_device
 from ase_amden.diffusion.ghosts import node_count
 from ase_amden.diffusion.guidance import GuidedDenoiser
@@ -511,8 +511,7 @@ class AmorphousGenerator:
             raise AmdenError(f"guidance must be a finite number >= 0, got {guidance}")
         if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
             raise AmdenError(f"batch_size must be a positive integer or None, got {batch_size}")
-        if check not in CHECK_MODES:
-            raise AmdenError(f"check must be one of {CHECK_MODES}, got {check!r}")
+        check_mode(check)
         guidance = self._applied_guidance(guidance, targets)
         sampler, steps, sampler_options = self._sampling(sampler, steps, sampler_options)
         sampler_obj = self._make_sampler(sampler, sampler_options)

@@ -145,8 +145,10 @@ def refine_all(images: list[Atoms], potential: str | BaseCalculator, *, seed: in
             for k, atoms in enumerate(images)]
 
 
-#: Keywords of :func:`refine` that ``AmorphousGenerator.generate(refine_options=...)`` takes.
-REFINE_OPTIONS = ("nvt_ps", "npt_ps", "temperature", "pressure", "timestep_fs")
+#: The MD settings of :func:`refine` and their defaults (DM2: 25 ps NVT, 25 ps NPT, 300 K,
+#: 0 GPa, 1 fs): the ``refine_options`` of ``AmorphousGenerator.generate``.
+REFINE_DEFAULTS = {"nvt_ps": 25.0, "npt_ps": 25.0, "temperature": 300.0, "pressure": 0.0,
+                   "timestep_fs": 1.0}
 
 
 def check_refinement(potential: str | BaseCalculator, options: Mapping[str, float] | None,
@@ -154,16 +156,15 @@ def check_refinement(potential: str | BaseCalculator, options: Mapping[str, floa
     """Validate a refinement request before any work; return its options as a dict.
 
     ``potential`` must be a registered name covering ``elements`` or an ASE calculator (with
-    stress if NPT is asked for); ``options`` are :data:`REFINE_OPTIONS` with valid values.
+    stress if NPT is asked for); ``options`` are keys of :data:`REFINE_DEFAULTS` with valid
+    values.
     """
     options = dict(options or {})
-    unknown = sorted(set(options) - set(REFINE_OPTIONS))
+    unknown = sorted(set(options) - set(REFINE_DEFAULTS))
     if unknown:
         raise AmdenError(f"unknown refinement option(s) {unknown}; valid are "
-                         f"{list(REFINE_OPTIONS)}")
-    defaults = dict(nvt_ps=25.0, npt_ps=25.0, temperature=300.0, pressure=0.0,
-                    timestep_fs=1.0)
-    schedule = _schedule(**{**defaults, **options}, seed=0)
+                         f"{list(REFINE_DEFAULTS)}")
+    schedule = _schedule(**{**REFINE_DEFAULTS, **options}, seed=0)
     if isinstance(potential, str):
         covered = get_potential(potential).elements
         missing = sorted(set(elements) - set(covered))

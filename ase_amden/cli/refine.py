@@ -6,19 +6,22 @@ import argparse
 
 from .arguments import finite_float, nonnegative_float, positive_float, seed
 
-#: The MD settings of a refinement: option name, type, default, help.
+#: The MD settings of a refinement (defaults: ``refinement.REFINE_DEFAULTS``): name, type, help.
 _SETTINGS = (
-    ("nvt_ps", nonnegative_float, 25.0, "NVT length, ps"),
-    ("npt_ps", nonnegative_float, 25.0, "NPT length, ps"),
-    ("temperature", positive_float, 300.0, "temperature, K"),
-    ("pressure", finite_float, 0.0, "NPT pressure, GPa"),
-    ("timestep_fs", positive_float, 1.0, "MD timestep, fs"),
+    ("nvt_ps", nonnegative_float, "NVT length, ps"),
+    ("npt_ps", nonnegative_float, "NPT length, ps"),
+    ("temperature", positive_float, "temperature, K"),
+    ("pressure", finite_float, "NPT pressure, GPa"),
+    ("timestep_fs", positive_float, "MD timestep, fs"),
 )
 
 
 def add_refinement_settings(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     """Add ``--{prefix}nvt-ps`` ... ``--{prefix}timestep-fs`` (:func:`refinement.refine`)."""
-    for name, kind, default, text in _SETTINGS:
+    from ..refinement import REFINE_DEFAULTS
+
+    for name, kind, text in _SETTINGS:
+        default = REFINE_DEFAULTS[name]
         parser.add_argument(f"--{prefix}{name.replace('_', '-')}", type=kind, default=default,
                             help=f"{text} (default {default:g})")
 

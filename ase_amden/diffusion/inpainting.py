@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.constraints import FixAtoms
-from ase.data import atomic_numbers, covalent_radii
+from ase.data import atomic_numbers
 from ase.geometry import get_distances
 
-from ase_amden.checks import pair_name
+from ase_amden.checks import min_distance_limits, pair_name
 from ase_amden.errors import AmdenError, InvalidStructureError
 
 __all__ = ["InpaintingPlan", "fixed_atoms_mask", "min_distances", "place_free_atoms",
@@ -72,15 +72,13 @@ class InpaintingPlan:
         """Closest allowed distance ``(n_free, F)`` of each free atom to each fixed atom, Å."""
         if self.min_distance is not None:
             return np.full((len(self.free_symbols), self.n_fixed), self.min_distance)
-        limits = {}
-        for a in {atomic_numbers[s] for s in self.free_symbols}:
-            for b in {atomic_numbers[s] for s in self.fixed_symbols}:
-                limits[a, b] = self.training_min_distances.get(
-                    pair_name(a, b),
-                    MIN_DISTANCE_FRACTION * float(covalent_radii[a] + covalent_radii[b]))
+        limits = min_distance_limits(
+            sorted(set(self.free_symbols) | set(self.fixed_symbols)),
+            {"min_distances": self.training_min_distances},
+            training_factor=1.0, covalent_factor=MIN_DISTANCE_FRACTION)
         free = [atomic_numbers[s] for s in self.free_symbols]
         fixed = [atomic_numbers[s] for s in self.fixed_symbols]
-        return np.array([[limits[a, b] for b in fixed] for a in free]).reshape(
+        return np.array([[limits[pair_name(a, b)] for b in fixed] for a in free]).reshape(
             len(free), len(fixed))
 
     def violations(self, free: np.ndarray) -> np.ndarray:
