@@ -425,3 +425,32 @@ def test_train_step_speed(tmp_path):
         assert result["median_s"] <= result["max_s"] < result["total_s"]
     assert data["variants"]["plain-1"]["speedup_vs_plain_1"] == 1.0
     assert data["variants"]["amp-1"]["options"] == {"amp": True}
+
+
+def test_model_study(files, tmp_path):
+    import json
+
+    from benchmarks import model_study
+
+    calibration = tmp_path / "calibration.json"
+    calibration.write_text(json.dumps({"calibration": [
+        {"name": "fast", "rate": 1000.0, "energies": [-3.0, -2.9]},
+        {"name": "slow", "rate": 1.0, "energies": [-4.2, -4.1]},
+        {"name": "melt", "rate": None, "energies": [-2.0]}]}))
+    data = model_study.main([
+        "--name", "tiny", "--arm", f"a={files['si']}", "--arm", f"b={files['si']}",
+        "--reference", files["si_data"], "--calibration-from", str(calibration),
+        "--times", "0.1,0.5", "--batch-size", "2", "--quick", "--quiet", "--out", str(tmp_path),
+    ])
+    assert set(data["arms"]) == {"a", "b"}
+    a, b = data["arms"]["a"], data["arms"]["b"]
+    assert list(a["noise_loss"]) == ["0.1", "0.5"] and all(v > 0 for v in a["noise_loss"].values())
+    assert a["noise_loss"] == b["noise_loss"] and a["energies"] == b["energies"]  # same seed
+    assert a["n"] == 2 and finite(a["rdf_rmsd_relaxed"]) and a["train_step_s"] > 0
+    assert data["calibration"][2]["rate"] is None
+    table = (tmp_path / "model_study_tiny.md").read_text()
+    assert table.count("\n") == 4 and "loss t=0.1" in table
+    with pytest.raises(Exception, match="no property 'cooling_rate'"):
+        model_study.main(["--name", "x", "--arm", f"a={files['si']}@cooling_rate=1",
+                          "--reference", files["si_data"], "--calibration-from",
+                          str(calibration), "--quick", "--quiet", "--out", str(tmp_path)])

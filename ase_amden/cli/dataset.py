@@ -1,4 +1,4 @@
-"""``ase-amden dataset make|import|info``."""
+"""``ase-amden dataset make|import|merge|info``."""
 
 from __future__ import annotations
 
@@ -51,6 +51,14 @@ def add_dataset_parser(subparsers) -> None:
     imp.add_argument("--lammps-units", default="metal", help="units of LAMMPS data files")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(handler=_import)
+
+    merge = sub.add_parser("merge", help="join datasets into one, each sample keeping its split")
+    merge.add_argument("inputs", nargs="+", help="HDF5 datasets")
+    merge.add_argument("--output", required=True, help="HDF5 file to write")
+    merge.add_argument("--properties", default=None, metavar="NAMES",
+                       help="comma-separated property columns to keep (default: those all "
+                       "inputs have)")
+    merge.set_defaults(handler=_merge)
 
     info = sub.add_parser("info", help="counts and property ranges of a dataset")
     info.add_argument("path")
@@ -105,6 +113,15 @@ def _import(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(f"{ds.path}: {len(ds)} samples")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from ..data import AmorphousDataset
+
+    names = args.properties.split(",") if args.properties else None
+    ds = AmorphousDataset.merge(args.output, args.inputs, properties=names)
+    print(f"{ds.path}: {len(ds)} samples")
     return 0
 
 

@@ -260,6 +260,42 @@ class AmorphousDataset(Sequence):
             images = read(source, index=":")
         return cls.write(path, images, **kwargs)
 
+    @classmethod
+    def merge(cls, path: str | os.PathLike, sources: Sequence[str | os.PathLike], *,
+              properties: Sequence[str] | None = None) -> AmorphousDataset:
+        """Write the samples of several datasets into one, each keeping its split.
+
+        ``properties`` (default: the columns every source has) are kept; a named column
+        missing from a source is an error. Samples are renumbered 0..n-1; the protocol
+        records each source with its protocol and sample count.
+        """
+        datasets = [source if isinstance(source, cls) else cls(source) for source in sources]
+        if not datasets:
+            raise ValueError("merge needs at least one source dataset")
+        common = set.intersection(*(set(ds.property_names) for ds in datasets))
+        keep = list(properties) if properties is not None else [
+            n for n in datasets[0].property_names if n in common]
+        for ds in datasets:
+            missing = [n for n in keep if n not in ds.property_names]
+            if missing:
+                raise DatasetFormatError(
+                    f"{ds.path} has no property {missing[0]!r} (it has "
+                    f"{', '.join(ds.property_names) or 'none'}); add it or leave it out of "
+                    "properties")
+        images, held = [], []
+        for ds in datasets:
+            for i in range(len(ds)):
+                atoms = ds[i]
+                atoms.info = {n: atoms.info[n] for n in keep}
+                images.append(atoms)
+                held.append(bool(ds._split[i] == 1))
+        units = {n: datasets[0].property_units[n] for n in keep}
+        protocol = {"name": "merged", "sources": [
+            {"path": ds.path, "protocol": ds.protocol.get("name", ""), "samples": len(ds)}
+            for ds in datasets]}
+        return cls.write(path, images, units=units, protocol=protocol,
+                         indices=range(len(images)), held_out_mask=held)
+
     def to_file(self, path: str, format: str | None = None) -> None:
         """Write all structures with ase.io (extxyz, ...) or to an ase.db (``.db``).
 

@@ -61,6 +61,14 @@ class DenoiserConfig:
         Schwalbe-Koda's: ``n`` Gaussians of each normalised property and a SoftPlus MLP
         (:class:`~ase_amden.models.embeddings.PropertyEmbedding`), whose output also
         enters the node features of every layer through a linear map per layer.
+    sigma_data
+        None: AMDEN's noise prediction. A value (Å): EDM preconditioning (Karras et al.
+        2022) of the position output, ``eps_x = c(sigma) F`` with
+        ``c = sigma_data / sqrt(sigma^2 + sigma_data^2)`` and ``sigma = sigma_x_max t``,
+        so the network ``F`` regresses a target of about unit size at every noise level
+        and its errors move the denoised positions by at most ``sigma_data``; the
+        training loss weights the position term by ``1 / c^2`` (see
+        :func:`~ase_amden.training.loss.position_loss_weight`). Samplers are unchanged.
 
     """
 
@@ -80,6 +88,7 @@ class DenoiserConfig:
     n_radial: int = 0
     channel_distances: bool = False
     property_basis: int = 0
+    sigma_data: float | None = None
 
     def __post_init__(self):
         self.property_names = tuple(self.property_names)
@@ -104,6 +113,13 @@ class DenoiserConfig:
             raise ValueError(
                 f"DenoiserConfig.property_basis must be 0 or >= 2, got {self.property_basis!r}"
             )
+        if self.sigma_data is not None:
+            if not self.sigma_data > 0:
+                raise ValueError(
+                    f"DenoiserConfig.sigma_data must be positive or None, got {self.sigma_data!r}")
+            if self.energy:
+                raise ValueError("EDM preconditioning (sigma_data) is for noise-prediction "
+                                 "models; the energy variant's output is a gradient")
         if self.time_dim < 0:
             raise ValueError(f"DenoiserConfig.time_dim must be >= 0, got {self.time_dim!r}")
         if len(set(self.property_names)) != len(self.property_names):
@@ -256,7 +272,10 @@ class Denoiser(nn.Module):
         )
         if not self.config.energy:
             vectors, h = self._backbone(*inputs, generator=generator)
-            return -vectors[:, 0], self.element_head(h)
+            eps_x = -vectors[:, 0]
+            if self.config.sigma_data is not None:
+                eps_x = eps_x * self.output_scale(inputs[4])[inputs[3]].unsqueeze(-1)
+            return eps_x, self.element_head(h)
 
         create_graph = self.training or torch.is_grad_enabled()
         with torch.enable_grad():
@@ -269,6 +288,12 @@ class Denoiser(nn.Module):
         if not create_graph:
             eps_e = eps_e.detach()
         return eps_x, eps_e
+
+    def output_scale(self, t: torch.Tensor) -> torch.Tensor:
+        """EDM output scale ``c(sigma)`` per structure (1 without ``sigma_data``)."""
+        if self.config.sigma_data is None:
+            return torch.ones_like(t)
+        return edm_output_scale(t, self.config.sigma_x_max, self.config.sigma_data)
 
     def energy(
         self,
@@ -512,3 +537,9 @@ def with_step_size(weights: dict[str, torch.Tensor],
     zeros = parent.new_zeros(parent.shape[0], SinusoidalFeatures(config.time_dim).width)
     grown["embed.weight"] = torch.cat([parent, zeros], dim=1)
     return grown
+
+
+def edm_output_scale(t: torch.Tensor, sigma_x_max: float, sigma_data: float) -> torch.Tensor:
+    """``sigma_data / sqrt(sigma^2 + sigma_data^2)`` with ``sigma = sigma_x_max t`` (Å)."""
+    sigma = sigma_x_max * t
+    return sigma_data * torch.rsqrt(sigma.square() + sigma_data**2)

@@ -73,6 +73,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--sigma-x-max", type=positive_float, default=1.5,
                         help="largest position noise, Å (AMDEN: 1.5; 1.7 for multi-element "
                         "glass)")
+    parser.add_argument("--sigma-data", type=positive_float, default=None, metavar="ANGSTROM",
+                        help="EDM preconditioning of the position output with this data "
+                        "scale, Å (output scale and loss weight; default: AMDEN's plain "
+                        "noise prediction)")
     parser.add_argument("--ghosts", action="store_true",
                         help="train with ghost atoms (density control at generation)")
     parser.add_argument("--energy", action="store_true",
@@ -127,7 +131,8 @@ def run_train(args: argparse.Namespace) -> int:
     model = {key: value for key, value in (
         ("hidden", args.hidden), ("n_layers", args.layers), ("cutoff", args.cutoff),
         ("n_radial", args.radial), ("property_basis", args.property_basis),
-        ("channel_distances", args.channel_distances or None))
+        ("channel_distances", args.channel_distances or None),
+        ("sigma_data", args.sigma_data))
              if value is not None}
     properties = _names(args.properties)
     config = TrainConfig(

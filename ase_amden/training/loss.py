@@ -62,14 +62,34 @@ class _Noised:
     target_e: Tensor
 
 
+def position_loss_weight(t: Tensor, card: ModelCard) -> Tensor | None:
+    """EDM loss weight ``1 + sigma^2 / sigma_data^2`` of the position term per structure.
+
+    None for models without ``sigma_data`` (AMDEN's unit weight). With it the gradient
+    reaching the network's raw output ``F = eps_x / c(sigma)`` has unit weight at every
+    noise level (Karras et al. 2022, eq. 8 with ``lambda = 1 / c_out^2``).
+    """
+    sigma_data = card.model_config.get("sigma_data")
+    if sigma_data is None:
+        return None
+    sigma = card.sigma_x_max * t
+    return 1.0 + (sigma / sigma_data).square()
+
+
 def _per_atom_loss(pred_x: Tensor, target_x: Tensor, pred_e: Tensor, target_e: Tensor,
-                   card: ModelCard) -> LossTerms:
-    """Per-atom squared errors; a fixed-composition model has no element term."""
-    err_x = (pred_x - target_x).square().sum(dim=-1).mean()
+                   card: ModelCard, weight_x: Tensor | None = None) -> LossTerms:
+    """Per-atom squared errors; a fixed-composition model has no element term.
+
+    ``weight_x`` (per atom) weights the position term of the total; the reported
+    ``positions`` error stays unweighted, comparable between models.
+    """
+    sq_x = (pred_x - target_x).square().sum(dim=-1)
+    err_x = sq_x.mean()
+    total_x = err_x if weight_x is None else (weight_x * sq_x).mean()
     if card.fixed_composition:
-        return LossTerms(err_x, err_x.detach(), torch.zeros_like(err_x))
+        return LossTerms(total_x, err_x.detach(), torch.zeros_like(err_x))
     err_e = (pred_e - target_e).square().sum(dim=-1).mean()
-    return LossTerms(err_x + ELEMENT_WEIGHT * err_e, err_x.detach(), err_e.detach())
+    return LossTerms(total_x + ELEMENT_WEIGHT * err_e, err_x.detach(), err_e.detach())
 
 
 #: Ways of drawing the training time, see :class:`TimeSampling`.
@@ -192,7 +212,10 @@ def objective_loss(
         noised.positions, noised.elements, batch.cell, batch.system_idx, t,
         batch.properties, mask, step_size=step_size, generator=generator,
     )
-    return _per_atom_loss(pred_x, noised.target_x, pred_e, noised.target_e, card)
+    weight = position_loss_weight(t, card) if card.objective == "eps" else None
+    if weight is not None:
+        weight = weight[batch.system_idx]
+    return _per_atom_loss(pred_x, noised.target_x, pred_e, noised.target_e, card, weight)
 
 
 def denoising_loss(

@@ -16,8 +16,8 @@ TOL = {"rtol": 1e-9, "atol": 1e-11}
 #: Network variants every symmetry test runs on: AMDEN's edges, with a radial basis, and
 #: with the distances between vector channels fed to every layer.
 VARIANTS = pytest.mark.parametrize(
-    "variant", [{}, {"n_radial": 8}, {"channel_distances": True}],
-    ids=["amden-edges", "radial-basis", "channel-distances"],
+    "variant", [{}, {"n_radial": 8}, {"channel_distances": True}, {"sigma_data": 0.5}],
+    ids=["amden-edges", "radial-basis", "channel-distances", "edm"],
 )
 
 
@@ -48,6 +48,27 @@ def test_config_errors_name_the_problem():
         DenoiserConfig(n_classes=2, hidden=0)
     with pytest.raises(ValueError, match="n_radial must be 0 or >= 2"):
         DenoiserConfig(n_classes=2, n_radial=1)
+
+
+def test_edm_preconditioning_scales_the_raw_output_by_c_of_sigma(make_model, random_system,
+                                                                  triclinic_cell):
+    plain = make_model(0, n_radial=8)
+    edm = make_model(0, n_radial=8, sigma_data=0.5)
+    edm.load_state_dict(plain.state_dict())  # no new weights: the same raw network F
+    positions, elements = random_system(10, triclinic_cell, seed=1)
+    for t in (2.0**-6, 0.25, 1.0):  # exact in float32, as the test builds t
+        (eps_plain, e_plain), (eps_edm, e_edm) = (
+            _run(m, positions, elements, triclinic_cell, t=t) for m in (plain, edm))
+        sigma = 1.5 * t
+        torch.testing.assert_close(eps_edm, eps_plain * 0.5 / (sigma**2 + 0.25) ** 0.5, **TOL)
+        torch.testing.assert_close(e_edm, e_plain, **TOL)
+
+
+def test_edm_preconditioning_settings_are_checked():
+    with pytest.raises(ValueError, match="sigma_data must be positive"):
+        DenoiserConfig(n_classes=2, sigma_data=0.0)
+    with pytest.raises(ValueError, match="energy variant"):
+        DenoiserConfig(n_classes=2, sigma_data=0.5, energy=True)
 
 
 def test_radial_basis_separates_distances_the_amden_scalar_barely_moves():

@@ -100,3 +100,22 @@ def test_uniform_times_fill_the_card_range():
     card = ModelCard(name="t", elements=["Si"], model_config={}, t_min=0.2, t_max=0.6)
     t = TimeSampling().sample(20000, card, torch.Generator().manual_seed(1), torch.zeros(1))
     assert stats.kstest(t.numpy(), stats.uniform(0.2, 0.4).cdf).pvalue > 1e-3
+
+
+def test_edm_weight_gives_the_raw_network_output_unit_weight(structures, tiny_model):
+    from ase_amden.models.denoiser import edm_output_scale
+    from ase_amden.training.loss import position_loss_weight
+
+    tiny_model = {**tiny_model, "sigma_data": 0.4}
+    model, card, batch = _setup(structures, tiny_model)
+    t = torch.tensor([0.001, 0.1, 0.5, 1.0], dtype=torch.float64)
+    weight = position_loss_weight(t, card)
+    torch.testing.assert_close(weight * edm_output_scale(t, 1.5, 0.4).square(),
+                               torch.ones_like(t))
+    plain = ModelCard(name="t", elements=["O", "Si"], model_config={})
+    assert position_loss_weight(t, plain) is None
+    # the weighted total trains; the reported position error stays unweighted
+    loss = denoising_loss(model, batch, card, generator=torch.Generator().manual_seed(0))
+    assert float(loss.total) > float(loss.positions) > 0
+    loss.total.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
