@@ -56,6 +56,10 @@ class DenoiserConfig:
     channel_distances
         Feed every layer the distances between the current vector channels
         (False: AMDEN's network; see :class:`~ase_amden.models.egnn.EGNNLayer`).
+    channel_angles
+        Feed every layer's node update the dot products of the atom's vector-channel
+        displacements: bond angles as invariant features (False: AMDEN's network; see
+        :class:`~ase_amden.models.egnn.EGNNLayer`).
     property_basis
         0: AMDEN's property embedding (node input only). ``n >= 2``: Yang and
         Schwalbe-Koda's: ``n`` Gaussians of each normalised property and a SoftPlus MLP
@@ -89,6 +93,7 @@ class DenoiserConfig:
     channel_distances: bool = False
     property_basis: int = 0
     sigma_data: float | None = None
+    channel_angles: bool = False
 
     def __post_init__(self):
         self.property_names = tuple(self.property_names)
@@ -191,7 +196,8 @@ class Denoiser(nn.Module):
         self.embed = nn.Linear(width, config.hidden)
         self.layers = nn.ModuleList(
             EGNNLayer(config.hidden, config.n_vector, config.n_norm, edge_dim=1 + config.n_radial,
-                      channel_distances=config.channel_distances, cutoff=config.cutoff)
+                      channel_distances=config.channel_distances, cutoff=config.cutoff,
+                      channel_angles=config.channel_angles)
             for _ in range(config.n_layers)
         )
         self.element_head = nn.Linear(config.hidden, config.n_classes)
@@ -509,6 +515,33 @@ def with_channel_distances(weights: dict[str, torch.Tensor],
             parent = weights[key]
             zeros = parent.new_zeros(parent.shape[0], config.n_vector)
             grown[key] = torch.cat([parent, zeros], dim=1)
+    return grown
+
+
+def with_channel_angles(weights: dict[str, torch.Tensor],
+                        config: DenoiserConfig) -> dict[str, torch.Tensor]:
+    """A parent network's weights for the same network with ``channel_angles`` on.
+
+    The channel dot products are the last inputs of each layer's node MLP, so the
+    parent's weights fill the first columns and the new ones start at zero: the grown
+    network computes exactly the parent's function until it is trained.
+
+    Parameters
+    ----------
+    weights
+        ``state_dict`` of the parent network.
+    config
+        Configuration of the grown network (``channel_angles=True``).
+
+    """
+    if not config.channel_angles:
+        raise ValueError("config must have channel_angles=True")
+    grown = dict(weights)
+    n_angles = config.n_vector * (config.n_vector + 1) // 2
+    for i in range(config.n_layers):
+        key = f"layers.{i}.node_mlp.0.weight"
+        parent = weights[key]
+        grown[key] = torch.cat([parent, parent.new_zeros(parent.shape[0], n_angles)], dim=1)
     return grown
 
 

@@ -161,6 +161,9 @@ class EGNNLayer(nn.Module):
         ``cutoff``.
     cutoff
         Cutoff radius ``r_c`` of the channel distance embeddings, Å.
+    channel_angles
+        Feed the node MLP the ``k (k + 1) / 2`` dot products of the atom's channel
+        displacements (see above).
 
     """
 
@@ -173,6 +176,7 @@ class EGNNLayer(nn.Module):
         edge_dim: int = 1,
         channel_distances: bool = False,
         cutoff: float | None = None,
+        channel_angles: bool = False,
     ):
         super().__init__()
         if channel_distances and cutoff is None:
@@ -187,8 +191,11 @@ class EGNNLayer(nn.Module):
             nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU()
         )
         self.attention = nn.Linear(hidden, 1)
+        self.register_buffer("angle_pairs", torch.triu_indices(n_vector, n_vector)
+                             if channel_angles else None, persistent=False)
+        n_angles = n_vector * (n_vector + 1) // 2 if channel_angles else 0
         self.node_mlp = nn.Sequential(
-            nn.Linear(2 * hidden, hidden),
+            nn.Linear(2 * hidden + n_angles, hidden),
             nn.LayerNorm(hidden),
             nn.SiLU(),
             nn.Linear(hidden, hidden),
@@ -248,7 +255,11 @@ class EGNNLayer(nn.Module):
         messages = torch.sigmoid(self.attention(messages)) * messages * edge_weight
         # sums in the dtype of what is summed (they differ under autocast)
         aggregated = messages.new_zeros(h.shape).index_add_(0, src, messages) / self.n_norm
-        h = h + self.node_mlp(torch.cat([h, aggregated], dim=-1))
+        node_input = [h, aggregated]
+        if self.angle_pairs is not None:
+            a, b = self.angle_pairs
+            node_input.append((vectors[:, a] * vectors[:, b]).sum(-1).to(h.dtype))
+        h = h + self.node_mlp(torch.cat(node_input, dim=-1))
 
         phi = self.coord_out(self.coord_in(h, edge_attr, src, dst))
         phi = phi.view(-1, self.n_vector, self.n_vector)

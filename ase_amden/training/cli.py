@@ -57,6 +57,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         "channels (default: AMDEN's network, input distances only); "
                         "may be added to an --init-from model without them (the new "
                         "weights start at zero)")
+    parser.add_argument("--channel-angles", action="store_true",
+                        help="feed every layer's node update the dot products of the atom's "
+                        "vector channels (bond angles as invariant features); may be added to "
+                        "an --init-from model without them (the new weights start at zero)")
     parser.add_argument("--properties", default="",
                         help="comma-separated conditioning properties, e.g. "
                         "shear_modulus,ring_size (default: none, an unconditional model)")
@@ -132,6 +136,7 @@ def run_train(args: argparse.Namespace) -> int:
         ("hidden", args.hidden), ("n_layers", args.layers), ("cutoff", args.cutoff),
         ("n_radial", args.radial), ("property_basis", args.property_basis),
         ("channel_distances", args.channel_distances or None),
+        ("channel_angles", args.channel_angles or None),
         ("sigma_data", args.sigma_data))
              if value is not None}
     properties = _names(args.properties)

@@ -25,7 +25,11 @@ from ase_amden.checks import pair_min_distances
 from ase_amden.errors import CheckpointError, InvalidArgumentError, InvalidStructureError
 from ase_amden.models import Denoiser, DenoiserConfig
 from ase_amden.models.card import ModelCard
-from ase_amden.models.denoiser import with_channel_distances, with_step_size
+from ase_amden.models.denoiser import (
+    with_channel_angles,
+    with_channel_distances,
+    with_step_size,
+)
 from ase_amden.structures import as_images
 from ase_amden.training.batching import (
     Batch,
@@ -47,7 +51,8 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _OBJECTIVES = ("eps", "flow")
 LR_SCHEDULES = ("constant", "cosine")
 #: Network options an ``init_from`` parent may lack: new weights start at zero.
-_GROWTHS = {"channel_distances": with_channel_distances, "shortcut": with_step_size}
+_GROWTHS = {"channel_distances": with_channel_distances, "channel_angles": with_channel_angles,
+            "shortcut": with_step_size}
 
 
 @dataclass
@@ -649,7 +654,8 @@ class Trainer:
                 f"init_from {str(path)!r} holds a network with another configuration "
                 f"({saved.get('model_config')}, this run: {self.card.model_config}); use the "
                 "same --hidden/--layers/--cutoff/--radial, properties and variant as that model "
-                "(--channel-distances and --shortcut may be added to a model without them)."
+                "(--channel-distances, --channel-angles and --shortcut may be added to a model "
+                "without them)."
             )
         for grow in growths.values():
             weights = grow(weights, config)

@@ -6,7 +6,7 @@ import torch
 
 from ase_amden.errors import InvalidStructureError, UnknownNameError
 from ase_amden.models import Denoiser, DenoiserConfig, ModelCard, wrap_positions
-from ase_amden.models.denoiser import with_channel_distances
+from ase_amden.models.denoiser import with_channel_angles, with_channel_distances
 from ase_amden.models.egnn import distance_embedding, radial_basis
 
 DTYPE = torch.float64
@@ -16,8 +16,9 @@ TOL = {"rtol": 1e-9, "atol": 1e-11}
 #: Network variants every symmetry test runs on: AMDEN's edges, with a radial basis, and
 #: with the distances between vector channels fed to every layer.
 VARIANTS = pytest.mark.parametrize(
-    "variant", [{}, {"n_radial": 8}, {"channel_distances": True}, {"sigma_data": 0.5}],
-    ids=["amden-edges", "radial-basis", "channel-distances", "edm"],
+    "variant", [{}, {"n_radial": 8}, {"channel_distances": True}, {"sigma_data": 0.5},
+                {"channel_angles": True, "channel_distances": True}],
+    ids=["amden-edges", "radial-basis", "channel-distances", "edm", "channel-angles"],
 )
 
 
@@ -290,6 +291,49 @@ def test_a_parent_grown_with_channel_distances_computes_the_parent_function(
         grown.layers[0].edge_in.edge.weight[:, -1].normal_(0.0, 0.3)
     _, changed_e = _forward(grown, positions, elements, triclinic_cell)
     assert float((changed_e - expected[1]).abs().max().detach()) > 1e-6
+
+
+def test_a_parent_grown_with_channel_angles_computes_the_parent_function(
+    make_model, random_system, triclinic_cell
+):
+    parent = make_model(n_layers=3, channel_distances=True)
+    grown = Denoiser(DenoiserConfig(**{**asdict(parent.config), "channel_angles": True}))
+    grown = grown.to(DTYPE).eval()
+    grown.load_state_dict(with_channel_angles(parent.state_dict(), grown.config))
+    positions, elements = random_system(6, triclinic_cell, seed=5)
+    expected = _run(parent, positions, elements, triclinic_cell)
+    got = _run(grown, positions, elements, triclinic_cell)
+    for a, b in zip(expected, got, strict=True):
+        torch.testing.assert_close(b, a, **TOL)
+    with torch.no_grad():  # the new columns read the channel dot products once trained
+        grown.layers[1].node_mlp[0].weight[:, -1].normal_(0.0, 0.3)
+    _, changed_e = _run(grown, positions, elements, triclinic_cell)
+    assert float((changed_e - expected[1]).abs().max()) > 1e-6
+    with pytest.raises(ValueError, match="channel_angles=True"):
+        with_channel_angles(parent.state_dict(), parent.config)
+
+
+def test_channel_angles_tell_apart_environments_with_equal_distances(make_model):
+    """Two neighbours of a central atom at the same distances, 90 and 180 degrees apart:
+    every pair distance around the centre is equal, only the angle differs; the channel
+    angles give the centre different invariant features."""
+    outputs = {}
+    for angle in (90.0, 180.0):
+        cell = torch.eye(3, dtype=DTYPE) * 12.0
+        theta = torch.tensor(angle * torch.pi / 180.0, dtype=DTYPE)
+        centre = torch.tensor([6.0, 6.0, 6.0], dtype=DTYPE)
+        a = centre + torch.tensor([2.0, 0.0, 0.0], dtype=DTYPE)
+        b = centre + 2.0 * torch.stack([torch.cos(theta), torch.sin(theta), torch.zeros((),
+                                                                                      dtype=DTYPE)])
+        positions = torch.stack([centre, a, b])
+        elements = torch.zeros(3, 3, dtype=DTYPE)
+        for angles in (False, True):
+            model = make_model(1, n_layers=2, channel_angles=angles, cutoff=2.5)
+            _, eps_e = _run(model, positions, elements, cell)
+            outputs[angle, angles] = eps_e[0]
+    # a-b (2.83 and 4 Å) is beyond the 2.5 Å cutoff at both angles: no edge sees it
+    torch.testing.assert_close(outputs[90.0, False], outputs[180.0, False], **TOL)
+    assert float((outputs[90.0, True] - outputs[180.0, True]).abs().max()) > 1e-6
 
 
 def test_growing_needs_channel_distances_on(make_model):

@@ -124,23 +124,25 @@ def test_init_from_accepts_a_parent_written_before_a_newer_network_option(
     assert read_checkpoint(child)["card"]["training"]["init_from"]["name"] == "parent"
 
 
-def test_init_from_grows_a_parent_into_a_network_with_channel_distances(
-        tmp_path, structures, tiny_config):
+@pytest.mark.parametrize("option,grown_key", [("channel_distances", "_in.edge.weight"),
+                                               ("channel_angles", "node_mlp.0.weight")])
+def test_init_from_grows_a_parent_into_a_richer_network(tmp_path, structures, tiny_config,
+                                                        option, grown_key):
     parent = train(structures, tiny_config(out_dir=str(tmp_path / "parent"), max_steps=2),
                    "parent", verbose=False)
-    grown = dict(tiny_config().model, channel_distances=True)
+    grown = dict(tiny_config().model, **{option: True})
     child = train(structures, tiny_config(out_dir=str(tmp_path / "child"), max_steps=1, lr=0.0,
                                           model=grown, init_from=str(parent)),
                   "child", verbose=False)
     parent_ema, loaded = read_checkpoint(parent)["ema"]["shadow"], read_checkpoint(child)
-    assert loaded["card"]["model_config"]["channel_distances"] is True
+    assert loaded["card"]["model_config"][option] is True
     for key, value in parent_ema.items():
         child_value = loaded["model"][key]
-        if key.endswith("_in.edge.weight"):  # the channel-distance columns start at zero
+        if key.endswith(grown_key):  # the new columns start at zero
             assert not child_value[:, value.shape[1]:].any(), key
             child_value = child_value[:, :value.shape[1]]
         assert torch.equal(child_value, value), key
-    # the reverse (dropping channel distances) is another network
+    # the reverse (dropping the option) is another network
     with pytest.raises(CheckpointError, match="another configuration"):
         train(structures, tiny_config(out_dir=str(tmp_path / "back"), max_steps=1,
                                       init_from=str(child)), "back", verbose=False)
