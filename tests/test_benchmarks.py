@@ -454,3 +454,20 @@ def test_model_study(files, tmp_path):
         model_study.main(["--name", "x", "--arm", f"a={files['si']}@cooling_rate=1",
                           "--reference", files["si_data"], "--calibration-from",
                           str(calibration), "--quick", "--quiet", "--out", str(tmp_path)])
+
+
+def test_guided_exploration(files, tmp_path):
+    from benchmarks import guided_exploration
+
+    data = guided_exploration.main([
+        "--checkpoint", str(files["energy"]), "--start", files["si_data"], "--steps", "4",
+        "--quick", "--quiet", "--out", str(tmp_path),
+    ])
+    assert (tmp_path / "guided_exploration.json").exists()
+    (row,) = data["structures"]
+    for arm in guided_exploration.ARMS:
+        assert finite(row[arm]) and row[arm] < 0  # relaxed SW energies, eV/atom
+    assert row["guided_s"] > 0 and row["plain_same_time_steps"] >= 1
+    with pytest.raises(Exception, match="not energy-based"):
+        guided_exploration.main(["--checkpoint", str(files["si"]), "--start", files["si_data"],
+                                 "--quick", "--quiet", "--out", str(tmp_path)])
