@@ -16,7 +16,9 @@ side in one process:
   training structures, median of ``--timed-steps``) and the steps and wall time the arm
   was trained for (from the card).
 
-Writes ``model_study_<name>.json`` and ``.md`` into ``--out``. From the repository root::
+Writes ``model_study_<name>.json`` and ``.md`` into ``--out``; with ``--append`` the arms
+already in that JSON are kept (the settings must be the same) and only new arms are run, so
+arms trained at different times join one table. From the repository root::
 
     python -m benchmarks.model_study --name a-Si --arm baseline=ase_amden/pretrained/a-Si.pt \\
         --arm edm=runs/arm-edm/last.pt --arm history=runs/arm-history/last.pt@cooling_rate=1
@@ -83,6 +85,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first structure")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for JSON and markdown")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the arms of an existing model_study_<name>.json (same "
+                        "settings) and run only the new ones")
     parser.add_argument("--quick", action="store_true", help="fast smoke mode (tiny sizes)")
     parser.add_argument("--quiet", action="store_true", help="print nothing")
     args = parser.parse_args(argv)
@@ -198,11 +203,40 @@ def markdown(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Settings that may differ between the runs of one appended study.
+_PER_RUN = ("arm", "append", "out", "threads")
+
+
+def earlier_arms(path: Path, args) -> dict:
+    """Arms of an earlier run of the same study (``--append``), checked to be comparable."""
+    if not args.append or not path.exists():
+        return {}
+    earlier = json.loads(path.read_text())
+    mine = {k: v for k, v in study_settings(args).items() if k not in _PER_RUN}
+    theirs = {k: v for k, v in earlier["settings"].items() if k not in _PER_RUN}
+    if mine != theirs:
+        changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        raise AmdenError(f"{path} was run with other settings ({', '.join(changed)}); use the "
+                         "same ones to append, or another --name")
+    return earlier["arms"]
+
+
+def study_settings(args) -> dict:
+    """The settings recorded in the JSON (JSON types, so they compare with a file's)."""
+    return json.loads(json.dumps({k: v for k, v in vars(args).items()
+                                  if k not in ("quiet", "arms")}))
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     """Run the study; return (and write) its JSON content."""
     args = parse_args(argv)
     apply_threads(args.threads)
     say = reporter(args.quiet)
+    out = Path(args.out)
+    arms = earlier_arms(out / f"model_study_{args.name}.json", args)
+    repeated = sorted(set(arms) & {arm["name"] for arm in args.arms})
+    if repeated:
+        raise AmdenError(f"arm {repeated[0]!r} is already in the study; give a new name")
     generators = load_generators(None, [arm["path"] for arm in args.arms], args.device)
     elements = {tuple(g.card.elements) for g in generators}
     if len(elements) != 1:
@@ -224,19 +258,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
     }
     if not data["held_out"]:
         raise AmdenError(f"{args.reference} has no held-out structures for the noise loss")
-    arms = {arm["name"]: study_arm(arm, generator, data, args, say)
-            for arm, generator in zip(args.arms, generators, strict=True)}
+    for arm, generator in zip(args.arms, generators, strict=True):
+        arms[arm["name"]] = study_arm(arm, generator, data, args, say)
     headers, rows = table(args, arms)
     result = {
         "benchmark": "model_study", "name": args.name,
         "environment": environment(generators[0].device),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("quiet", "arms")},
+        "settings": study_settings(args),
         "potential": potential, "energy_units": "eV/atom",
         "calibration": [{"name": p["name"], "rate": p["rate"] if math.isfinite(p["rate"])
                          else None, **mean_std(p["energies"])} for p in data["calibration"]],
         "arms": arms,
     }
-    out = Path(args.out)
     path = write_json(out, f"model_study_{args.name}.json", result)
     (out / f"model_study_{args.name}.md").write_text(markdown(headers, rows))
     say(format_table(headers, rows))

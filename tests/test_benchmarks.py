@@ -450,6 +450,15 @@ def test_model_study(files, tmp_path):
     assert data["calibration"][2]["rate"] is None
     table = (tmp_path / "model_study_tiny.md").read_text()
     assert table.count("\n") == 4 and "loss t=0.1" in table
+    common = ["--name", "tiny", "--reference", files["si_data"], "--calibration-from",
+              str(calibration), "--times", "0.1,0.5", "--batch-size", "2", "--quick", "--quiet",
+              "--out", str(tmp_path)]
+    more = model_study.main(["--arm", f"c={files['si']}", "--append", *common])
+    assert list(more["arms"]) == ["a", "b", "c"] and more["arms"]["a"] == a
+    with pytest.raises(Exception, match="already in the study"):
+        model_study.main(["--arm", f"c={files['si']}", "--append", *common])
+    with pytest.raises(Exception, match="other settings"):
+        model_study.main(["--arm", f"d={files['si']}", "--append", *common, "--seed", "3"])
     with pytest.raises(Exception, match="no property 'cooling_rate'"):
         model_study.main(["--name", "x", "--arm", f"a={files['si']}@cooling_rate=1",
                           "--reference", files["si_data"], "--calibration-from",
