@@ -280,7 +280,9 @@ class Denoiser(nn.Module):
             vectors, h = self._backbone(*inputs, generator=generator)
             eps_x = -vectors[:, 0]
             if self.config.sigma_data is not None:
-                eps_x = eps_x * self.output_scale(inputs[4])[inputs[3]].unsqueeze(-1)
+                scale = edm_output_scale(inputs[4], self.config.sigma_x_max,
+                                         self.config.sigma_data)
+                eps_x = eps_x * scale[inputs[3]].unsqueeze(-1)
             return eps_x, self.element_head(h)
 
         create_graph = self.training or torch.is_grad_enabled()
@@ -294,12 +296,6 @@ class Denoiser(nn.Module):
         if not create_graph:
             eps_e = eps_e.detach()
         return eps_x, eps_e
-
-    def output_scale(self, t: torch.Tensor) -> torch.Tensor:
-        """EDM output scale ``c(sigma)`` per structure (1 without ``sigma_data``)."""
-        if self.config.sigma_data is None:
-            return torch.ones_like(t)
-        return edm_output_scale(t, self.config.sigma_x_max, self.config.sigma_data)
 
     def energy(
         self,
@@ -508,14 +504,9 @@ def with_channel_distances(weights: dict[str, torch.Tensor],
     """
     if not config.channel_distances:
         raise ValueError("config must have channel_distances=True")
-    grown = dict(weights)
-    for i in range(config.n_layers):
-        for block in ("edge_in", "coord_in"):
-            key = f"layers.{i}.{block}.edge.weight"
-            parent = weights[key]
-            zeros = parent.new_zeros(parent.shape[0], config.n_vector)
-            grown[key] = torch.cat([parent, zeros], dim=1)
-    return grown
+    keys = [f"layers.{i}.{block}.edge.weight" for i in range(config.n_layers)
+            for block in ("edge_in", "coord_in")]
+    return _with_zero_columns(weights, keys, config.n_vector)
 
 
 def with_channel_angles(weights: dict[str, torch.Tensor],
@@ -536,13 +527,8 @@ def with_channel_angles(weights: dict[str, torch.Tensor],
     """
     if not config.channel_angles:
         raise ValueError("config must have channel_angles=True")
-    grown = dict(weights)
-    n_angles = config.n_vector * (config.n_vector + 1) // 2
-    for i in range(config.n_layers):
-        key = f"layers.{i}.node_mlp.0.weight"
-        parent = weights[key]
-        grown[key] = torch.cat([parent, parent.new_zeros(parent.shape[0], n_angles)], dim=1)
-    return grown
+    keys = [f"layers.{i}.node_mlp.0.weight" for i in range(config.n_layers)]
+    return _with_zero_columns(weights, keys, config.n_vector * (config.n_vector + 1) // 2)
 
 
 def with_step_size(weights: dict[str, torch.Tensor],
@@ -565,10 +551,17 @@ def with_step_size(weights: dict[str, torch.Tensor],
     """
     if not config.shortcut:
         raise ValueError("config must have shortcut=True")
+    return _with_zero_columns(weights, ["embed.weight"],
+                              SinusoidalFeatures(config.time_dim).width)
+
+
+def _with_zero_columns(weights: dict[str, torch.Tensor], keys: list[str],
+                       width: int) -> dict[str, torch.Tensor]:
+    """``weights`` with ``width`` zero input columns appended to each weight in ``keys``."""
     grown = dict(weights)
-    parent = weights["embed.weight"]
-    zeros = parent.new_zeros(parent.shape[0], SinusoidalFeatures(config.time_dim).width)
-    grown["embed.weight"] = torch.cat([parent, zeros], dim=1)
+    for key in keys:
+        parent = weights[key]
+        grown[key] = torch.cat([parent, parent.new_zeros(parent.shape[0], width)], dim=1)
     return grown
 
 

@@ -22,6 +22,7 @@ from torch import Tensor
 from ase_amden.diffusion.samplers import ddim_update
 from ase_amden.diffusion.schedules import forward_noise
 from ase_amden.models.card import ModelCard
+from ase_amden.models.denoiser import edm_output_scale
 from ase_amden.models.geometry import minimum_image, wrap_positions
 from ase_amden.training.batching import Batch
 
@@ -72,8 +73,7 @@ def position_loss_weight(t: Tensor, card: ModelCard) -> Tensor | None:
     sigma_data = card.model_config.get("sigma_data")
     if sigma_data is None:
         return None
-    sigma = card.sigma_x_max * t
-    return 1.0 + (sigma / sigma_data).square()
+    return edm_output_scale(t, card.sigma_x_max, sigma_data).square().reciprocal()
 
 
 def _per_atom_loss(pred_x: Tensor, target_x: Tensor, pred_e: Tensor, target_e: Tensor,
