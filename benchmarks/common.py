@@ -44,6 +44,14 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, several_models: boo
     parser.add_argument("--quiet", action="store_true", help="print nothing")
 
 
+def fill_defaults(args: argparse.Namespace, defaults: dict[str, tuple]) -> argparse.Namespace:
+    """Set each option left at None to its ``(full, quick)`` default, by ``args.quick``."""
+    for name, (full, fast) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, fast if args.quick else full)
+    return args
+
+
 def apply_threads(threads: int | None) -> None:
     """Set torch's CPU thread count for this benchmark process (None: leave torch's default)."""
     if threads is not None:
@@ -70,6 +78,19 @@ def load_generators(
     generators = [AmorphousGenerator.pretrained(name, device=device) for name in models]
     generators += [AmorphousGenerator.from_checkpoint(path, device=device) for path in checkpoints]
     return generators
+
+
+def load_energy_generator(args: argparse.Namespace,
+                          needs: str = "E_hat needs") -> AmorphousGenerator:
+    """The one generator of ``--model``/``--checkpoint``; an error unless it is energy-based.
+
+    ``needs`` completes the message: what needs an energy model, with its verb.
+    """
+    (generator,) = load_generators(args.model, args.checkpoint, args.device)
+    if not generator.card.energy:
+        raise AmdenError(f"model {generator.card.name!r} is not energy-based: {needs} one "
+                         "(e.g. --model a-Si-energy)")
+    return generator
 
 
 def true_potential(elements: Sequence[str], override: str | None = None) -> str:

@@ -45,6 +45,7 @@ from .common import (
     add_common_arguments,
     apply_threads,
     environment,
+    fill_defaults,
     format_table,
     load_generators,
     reporter,
@@ -68,9 +69,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="sde steps of a full 0.99 -> 0 run (default 200)")
     args = parser.parse_args(argv)
     defaults = {"n_reference": (4, 1), "draws": (4, 1), "steps": (200, 4)}
-    for name, (full, fast) in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, fast if args.quick else full)
+    fill_defaults(args, defaults)
     return args
 
 

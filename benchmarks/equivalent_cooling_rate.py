@@ -46,6 +46,7 @@ from .common import (
     add_common_arguments,
     apply_threads,
     environment,
+    fill_defaults,
     format_table,
     load_generators,
     mean_std,
@@ -98,9 +99,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     defaults = {"per_rate": (12, 2), "n_reference": (20, 2), "count": (6, 2),
                 "timing_ps": (4.0, 0.1), "bootstrap": (2000, 50),
                 "md_ps": ([0.0, 10.0, 50.0, 100.0], [0.0, 0.1])}
-    for name, (full, fast) in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, fast if args.quick else full)
+    fill_defaults(args, defaults)
     if args.quick and args.steps is None:
         args.steps = 3
     args.md_count = args.md_count or args.count

@@ -60,6 +60,7 @@ from .common import (
     apply_threads,
     counting_unconverged,
     environment,
+    fill_defaults,
     format_table,
     held_out_references,
     load_generators,
@@ -97,12 +98,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help=f"optimizer steps per relaxation (default {MAX_STEPS})")
     parser.add_argument("--fmax", type=float, default=0.01, help="relaxation force tolerance")
     args = parser.parse_args(argv)
-    quick = args.quick
     defaults = {"count": (20, 2), "steps": (200, 3), "n_targets": (5, 2), "per_target": (4, 1),
                 "relax_steps": (MAX_STEPS, 20)}
-    for name, (full, fast) in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, fast if quick else full)
+    fill_defaults(args, defaults)
     return args
 
 

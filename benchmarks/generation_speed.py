@@ -44,6 +44,7 @@ from .common import (
     add_common_arguments,
     apply_threads,
     environment,
+    fill_defaults,
     format_table,
     load_generators,
     peak_rss_mib,
@@ -86,9 +87,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                 "throughput_steps": ([1, 5, 200], [1, 2]),
                 "throughput_batches": ([1, 8, 32], [1, 2]),
                 "throughput_max_work": (2000, 4)}
-    for name, (full, fast) in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, fast if args.quick else full)
+    fill_defaults(args, defaults)
     return args
 
 

@@ -35,20 +35,21 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase_amden.analysis.relax import as_calculator
 from ase_amden.calculators import NoiseEnergyCalculator
 from ase_amden.data import Stage, run_stages
-from ase_amden.errors import AmdenError
 
 from .common import (
     add_common_arguments,
     apply_threads,
     environment,
+    fill_defaults,
     format_table,
     held_out_references,
-    load_generators,
+    load_energy_generator,
     mean_std,
     reporter,
     true_potential,
     write_json,
 )
+from .equivalent_cooling_rate import relaxed_set
 
 ARMS = ("start", "guided", "plain_same_steps", "plain_same_time")
 
@@ -67,9 +68,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calculator", default=None, help="true potential (default sw-si)")
     args = parser.parse_args(argv)
     defaults = {"n": (2, 1), "steps": (1000, 3)}
-    for name, (full, fast) in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, fast if args.quick else full)
+    fill_defaults(args, defaults)
     return args
 
 
@@ -85,36 +84,28 @@ def langevin(atoms, calc, args, seed: int) -> float:
     return time.perf_counter() - start
 
 
-def relaxed(atoms, potential: str) -> float:
-    """Energy per atom (eV) after a LAMMPS minimisation with the true potential."""
-    return float(run_stages(atoms, potential, [], relax=True).info["relaxed_energy"])
-
-
 def main(argv: Sequence[str] | None = None) -> dict:
     """Run the benchmark; return (and write) its JSON content."""
     args = parse_args(argv)
     apply_threads(args.threads)
     say = reporter(args.quiet)
-    (generator,) = load_generators(args.model, args.checkpoint, args.device)
+    generator = load_energy_generator(args)
     card = generator.card
-    if not card.energy:
-        raise AmdenError(f"model {card.name!r} is not energy-based: E_hat needs one "
-                         "(e.g. --model a-Si-energy)")
     potential = true_potential(card.elements, args.calculator)
     kT = units.kB * args.temperature  # eV
     starts = held_out_references(args.start, args.n)[0][: args.n]
     rows = []
     for k, atoms in enumerate(starts):
-        row = {"start": relaxed(atoms, potential)}
         guided = atoms.copy()
         mixed = LinearCombinationCalculator(
             [as_calculator(potential), NoiseEnergyCalculator(generator, t=args.t)],
             [1.0, args.weight * kT])
         seconds = langevin(guided, mixed, args, args.seed + k)
-        row["guided"], row["guided_s"] = relaxed(guided, potential), seconds
         plain = atoms.copy()
-        row["plain_same_steps_s"] = langevin(plain, as_calculator(potential), args, args.seed + k)
-        row["plain_same_steps"] = relaxed(plain, potential)
+        plain_seconds = langevin(plain, as_calculator(potential), args, args.seed + k)
+        energies, _ = relaxed_set([atoms, guided, plain], potential)
+        row = dict(zip(ARMS[:3], energies, strict=True))  # start, guided, plain_same_steps
+        row["guided_s"], row["plain_same_steps_s"] = seconds, plain_seconds
         # LAMMPS steps that fit in the guided arm's wall time, from a timed probe run
         probe_steps = max(10, args.steps // 10)
         stage = Stage("nvt", args.temperature, duration_ps=probe_steps * args.timestep_fs * 1e-3)

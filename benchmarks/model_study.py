@@ -44,6 +44,7 @@ from .common import (
     DEFAULT_OUT,
     apply_threads,
     environment,
+    fill_defaults,
     format_table,
     load_generators,
     mean_std,
@@ -92,9 +93,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quiet", action="store_true", help="print nothing")
     args = parser.parse_args(argv)
     defaults = {"draws": (4, 1), "count": (8, 2), "n_reference": (20, 2), "timed_steps": (5, 1)}
-    for name, (full, fast) in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, fast if args.quick else full)
+    fill_defaults(args, defaults)
     if args.quick and args.steps is None:
         args.steps = 3
     args.times = [float(t) for t in args.times.split(",")]

@@ -38,9 +38,10 @@ from .common import (
     apply_threads,
     counting_unconverged,
     environment,
+    fill_defaults,
     format_table,
     held_out_references,
-    load_generators,
+    load_energy_generator,
     mean_std,
     reporter,
     true_potential,
@@ -71,9 +72,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="force tolerance of the true-potential relaxation, eV/Å")
     args = parser.parse_args(argv)
     defaults = {"n_reference": (6, 1), "n_descent": (2, 1), "descent_steps": (300, 3)}
-    for name, (full, fast) in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, fast if args.quick else full)
+    fill_defaults(args, defaults)
     return args
 
 
@@ -92,11 +91,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     apply_threads(args.threads)
     say = reporter(args.quiet)
-    (generator,) = load_generators(args.model, args.checkpoint, args.device)
+    generator = load_energy_generator(args)
     card = generator.card
-    if not card.energy:
-        raise AmdenError(f"model {card.name!r} is not energy-based: E_hat needs one "
-                         "(e.g. --model a-Si-energy)")
     paths = {name: getattr(args, name) for name in REFERENCE_SETS if getattr(args, name)}
     if args.descent_from not in paths:
         raise AmdenError(f"--descent-from {args.descent_from} needs --{args.descent_from} DATASET")

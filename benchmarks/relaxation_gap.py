@@ -63,9 +63,10 @@ from .common import (
     apply_threads,
     counting_unconverged,
     environment,
+    fill_defaults,
     format_table,
     held_out_references,
-    load_generators,
+    load_energy_generator,
     mean_std,
     reporter,
     synchronize,
@@ -108,9 +109,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     defaults = {"n_reference": (10, 1), "count": (10, 1), "steps": (200, 3),
                 "hmc_steps": (2000, 3), "n_times": (25, 4), "trajectory_points": (50, 4),
                 "relax_steps": (MAX_STEPS, 20)}
-    for name, (full, fast) in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, fast if args.quick else full)
+    fill_defaults(args, defaults)
     if args.quick and not args.lammps_time_from:
         args.no_lammps = True  # the melt-quench takes minutes
     return args
@@ -346,11 +345,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     apply_threads(args.threads)
     say = reporter(args.quiet)
-    (generator,) = load_generators(args.model, args.checkpoint, args.device)
+    generator = load_energy_generator(args, "E_hat and HMC denoising need")
     card = generator.card
-    if not card.energy:
-        raise AmdenError(f"model {card.name!r} is not energy-based: E_hat and HMC denoising "
-                         "need one (e.g. --model a-Si-energy)")
     paths = {name: getattr(args, name) for name in REFERENCE_SETS if getattr(args, name)}
     if not paths:
         raise AmdenError("give at least one reference set: --melt, --quench, --anneal (.h5)")

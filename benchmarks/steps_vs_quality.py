@@ -52,6 +52,7 @@ from .common import (
     apply_threads,
     counting_unconverged,
     environment,
+    fill_defaults,
     held_out_references,
     load_generators,
     mean_std,
@@ -111,9 +112,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     defaults = {"count": (8, 2), "rows": (list(ROWS), [1, 2]),
                 "property_rows": ([1, 5, 25, 200], [1, 2]), "n_targets": (3, 2),
                 "relax_steps": (500, 10)}
-    for name, (full, fast) in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, fast if args.quick else full)
+    fill_defaults(args, defaults)
     args.samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     unknown = sorted(set(args.samplers) - set(COLUMNS))
     if unknown:
