@@ -13,8 +13,8 @@ side in one process:
   ``benchmarks/equivalent_cooling_rate.py`` (``--calibration-from``, its JSON), with the
   same bootstrap;
 * seconds per training step (forward, loss and backward of a batch of ``--batch-size``
-  training structures, median of ``--timed-steps``) and the steps and wall time the arm
-  was trained for (from the card).
+  training structures, median of ``--timed-steps``) and the steps the arm was trained for
+  (from the card's training history).
 
 Writes ``model_study_<name>.json`` and ``.md`` into ``--out``; with ``--append`` the arms
 already in that JSON are kept (the settings must be the same) and only new arms are run, so
@@ -143,11 +143,10 @@ def step_seconds(generator, structures, args) -> float:
     return statistics.median(seconds[1:])
 
 
-def trained_for(card) -> dict:
-    """Steps and wall time of training recorded in the card (None where not recorded)."""
+def trained_steps(card) -> int | None:
+    """Optimiser steps of the last entry of the card's training history (None if none)."""
     history = card.training.get("history") or [{}]
-    last = history[-1]
-    return {"steps": last.get("step"), "wall_s": last.get("elapsed_s")}
+    return history[-1].get("step")
 
 
 def study_arm(arm: dict, generator, data: dict, args, say) -> dict:
@@ -173,7 +172,7 @@ def study_arm(arm: dict, generator, data: dict, args, say) -> dict:
            "noise_loss": losses, **quality, "equivalent": equivalent,
            "generation_s": mean_std(seconds),
            "train_step_s": step_seconds(generator, data["training"], args),
-           "trained": trained_for(card)}
+           "trained_steps": trained_steps(card)}
     say(f"{arm['name']}: relaxed {row['mean']:.4f} eV/atom, RDF RMSD "
         f"{row['rdf_rmsd_relaxed']:.3f}, rate {equivalent['rate_K_per_ps'] or equivalent['bound']}")
     return row
@@ -187,7 +186,7 @@ def table(args, arms: dict) -> tuple[list[str], list[list]]:
     for name, row in arms.items():
         rate = row["equivalent"]["rate_K_per_ps"] or row["equivalent"]["bound"]
         rows.append([name, *row["noise_loss"].values(), row["rdf_rmsd_relaxed"], row["mean"],
-                     row["std"], rate, row["train_step_s"], row["trained"]["steps"]])
+                     row["std"], rate, row["train_step_s"], row["trained_steps"]])
     return headers, rows
 
 
