@@ -25,6 +25,8 @@ BATCH=${BATCH:-60}          # a-Si-anneal has 60 training structures: all of the
 LR=${LR:-1e-3}
 STEPS=${STEPS:-100000}      # more than fit: the time limit ends the run and the schedule
 MINUTES=${MINUTES:-9}       # leaves a minute of the ten for start-up and the last checkpoint
+AMP=${AMP:-1}               # 1: bf16 autocast; 0: float32 (TF32 matrix products if
+                            # TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1)
 
 if [ "$DEVICE" = cuda ]; then
     "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else \
@@ -37,6 +39,6 @@ PYTHONPATH=${PYTHONPATH:-.} "$PYTHON" -m ase_amden train "$DATA" --name "$NAME" 
     --radial "$RADIAL" --channel-distances --time-sampling lognormal \
     --batch-size "$BATCH" --lr "$LR" --lr-schedule cosine --lr-final 0.1 \
     --max-steps "$STEPS" --time-limit "$MINUTES" --checkpoint-every 1000 \
-    --amp --data-on-device --quiet "$@"
+    --data-on-device --quiet $([ "$AMP" = 1 ] && echo --amp) "$@"
 echo "wall time: $(( $(date +%s) - start )) s; last lines of $OUT/log.csv:"
 tail -n 2 "$OUT/log.csv"

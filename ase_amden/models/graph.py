@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
 import numpy as np
 import torch
 import vesin
@@ -25,7 +28,8 @@ def periodic_graph(
     excluded). This matches ``ase.neighborlist.neighbor_list("ijS", ...)``.
 
     The search runs per system with vesin (numpy, float64, on the CPU; GPU
-    tensors are copied over). Measured on one CPU thread at 0.05 Å^-3 with a
+    tensors are copied over), the systems of a batch in parallel on up to
+    ``torch.get_num_threads()`` threads. Measured on one CPU thread at 0.05 Å^-3 with a
     6.5 Å cutoff: vesin 1.6 ms for 256 atoms and 9.5 ms for 2,000 atoms,
     vesin-torch the same within noise, a dense all-pairs torch search 51 ms
     and 7.2 s; this whole function takes 2.2 ms and 14 ms. Only integer
@@ -102,16 +106,15 @@ def periodic_graph(
     order = np.argsort(system_np, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(system_np, minlength=n_systems))])
 
-    search = vesin.NeighborList(cutoff=float(cutoff), full_list=True)
-    sources, targets, images = [], [], []
-    for b in range(n_systems):
-        atoms = order[bounds[b] : bounds[b + 1]]
-        if atoms.size == 0:
-            continue
-        i, j, image = search.compute(positions_np[atoms], cells_np[b], True, "ijS")
-        sources.append(atoms[i])
-        targets.append(atoms[j])
-        images.append(image)
+    members = [order[bounds[b]:bounds[b + 1]] for b in range(n_systems)]
+    members = [(atoms, cells_np[b]) for b, atoms in enumerate(members) if atoms.size]
+    searches = [(positions_np[atoms], box, float(cutoff)) for atoms, box in members]
+    workers = min(len(searches), torch.get_num_threads())
+    found = (list(_pool(workers).map(_search, searches)) if workers > 1
+             else [_search(search) for search in searches])
+    sources = [atoms[i] for (atoms, _), (i, _, _) in zip(members, found, strict=True)]
+    targets = [atoms[j] for (atoms, _), (_, j, _) in zip(members, found, strict=True)]
+    images = [image for _, _, image in found]
 
     device = positions.device
     if sources:
@@ -124,5 +127,17 @@ def periodic_graph(
         image = torch.zeros(0, 3, dtype=positions.dtype, device=device)
     with torch.autocast(device.type, enabled=False):  # Å-scale shifts need full precision
         edge_cells = cell.to(positions.dtype).index_select(0, system_idx.index_select(0, src))
-        shift = (image.unsqueeze(-1) * edge_cells).sum(1)
+        shift = torch.bmm(image.unsqueeze(1), edge_cells).squeeze(1)
     return src, dst, shift
+
+
+def _search(task: tuple[np.ndarray, np.ndarray, float]) -> list[np.ndarray]:
+    """Pairs ``i, j`` and integer images ``S`` of one periodic system (vesin)."""
+    positions, cell, cutoff = task
+    return vesin.NeighborList(cutoff=cutoff, full_list=True).compute(positions, cell, True, "ijS")
+
+
+@lru_cache(maxsize=4)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """Threads for the per-system searches (vesin's C call releases the GIL)."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ase_amden-graph")
