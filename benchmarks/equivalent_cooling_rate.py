@@ -130,12 +130,18 @@ def md_seconds(rate: float, seconds_per_step: float, timestep_fs: float) -> dict
             "ramp_only_s": ramp_ps / (timestep_fs * 1e-3) * seconds_per_step}
 
 
+def seconds_per_md_step(atoms: Atoms, potential: str, stage: Stage, timestep_fs: float,
+                        seed: int) -> float:
+    """Wall seconds per LAMMPS MD step of ``atoms``, timed over one run of ``stage``."""
+    start = time.perf_counter()
+    run_stages(atoms, potential, [stage], timestep_fs=timestep_fs, seed=seed)
+    return (time.perf_counter() - start) / (stage.duration_ps / (timestep_fs * 1e-3))
+
+
 def time_md_step(atoms: Atoms, potential: str, args) -> float:
     """Seconds per MD step of this cell in LAMMPS, from a short 2500 K -> 300 K ramp."""
     stage = Stage("nvt", T_MELT_K, T_END_K, duration_ps=args.timing_ps)
-    start = time.perf_counter()
-    run_stages(atoms, potential, [stage], timestep_fs=args.timestep_fs, seed=args.seed + 1)
-    return (time.perf_counter() - start) / (args.timing_ps / (args.timestep_fs * 1e-3))
+    return seconds_per_md_step(atoms, potential, stage, args.timestep_fs, args.seed + 1)
 
 
 def rdf_of(images: Sequence[Atoms]) -> np.ndarray:

@@ -49,7 +49,7 @@ from .common import (
     true_potential,
     write_json,
 )
-from .equivalent_cooling_rate import relaxed_set
+from .equivalent_cooling_rate import relaxed_set, seconds_per_md_step
 
 ARMS = ("start", "guided", "plain_same_steps", "plain_same_time")
 
@@ -109,9 +109,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         # LAMMPS steps that fit in the guided arm's wall time, from a timed probe run
         probe_steps = max(10, args.steps // 10)
         stage = Stage("nvt", args.temperature, duration_ps=probe_steps * args.timestep_fs * 1e-3)
-        clock = time.perf_counter()
-        run_stages(atoms, potential, [stage], timestep_fs=args.timestep_fs, seed=args.seed + k + 1)
-        per_step = (time.perf_counter() - clock) / probe_steps
+        per_step = seconds_per_md_step(atoms, potential, stage, args.timestep_fs,
+                                       args.seed + k + 1)
         same_time_steps = max(1, int(seconds / per_step))
         stage = Stage("nvt", args.temperature,
                       duration_ps=same_time_steps * args.timestep_fs * 1e-3)
