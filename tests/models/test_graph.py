@@ -21,6 +21,27 @@ def _ase_edges(atoms, cutoff):
     return sorted(zip(i.tolist(), j.tolist(), map(tuple, image.tolist()), strict=True))
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_batch_search_in_threads_gives_the_same_graph(threads):
+    """The systems of a batch are searched in parallel threads; the edges must not change."""
+    g = np.random.default_rng(5)
+    cells = torch.tensor(np.stack([np.diag(g.uniform(6.0, 8.0, 3)) for _ in range(5)]))
+    counts = [20, 31, 0, 12, 27]  # one empty system
+    system_idx = torch.repeat_interleave(torch.arange(5), torch.tensor(counts))
+    positions = torch.tensor(g.uniform(0.0, 8.0, (sum(counts), 3)))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = periodic_graph(positions, cells, system_idx, 3.5)
+        torch.set_num_threads(threads)
+        parallel = periodic_graph(positions, cells, system_idx, 3.5)
+    finally:
+        torch.set_num_threads(before)
+    assert len(serial[0]) > 0
+    for a, b in zip(serial, parallel, strict=True):
+        assert torch.equal(a, b)
+
+
 def test_si_primitive_cell_matches_ase_counts_and_distances():
     atoms = bulk("Si", "diamond", a=5.431)  # 2 atoms, cell far below 2 x cutoff
     positions = torch.tensor(atoms.positions, dtype=DTYPE)
