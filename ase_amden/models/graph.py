@@ -106,15 +106,16 @@ def periodic_graph(
     order = np.argsort(system_np, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(system_np, minlength=n_systems))])
 
-    members = [order[bounds[b]:bounds[b + 1]] for b in range(n_systems)]
-    members = [(atoms, cells_np[b]) for b, atoms in enumerate(members) if atoms.size]
-    searches = [(positions_np[atoms], box, float(cutoff)) for atoms, box in members]
+    systems = [(b, atoms) for b in range(n_systems)
+               if (atoms := order[bounds[b]:bounds[b + 1]]).size]
+    searches = [(positions_np[atoms], cells_np[b], float(cutoff)) for b, atoms in systems]
     workers = min(len(searches), torch.get_num_threads())
-    found = (list(_pool(workers).map(_search, searches)) if workers > 1
-             else [_search(search) for search in searches])
-    sources = [atoms[i] for (atoms, _), (i, _, _) in zip(members, found, strict=True)]
-    targets = [atoms[j] for (atoms, _), (_, j, _) in zip(members, found, strict=True)]
-    images = [image for _, _, image in found]
+    found = (_pool(workers).map(_search, searches) if workers > 1 else map(_search, searches))
+    sources, targets, images = [], [], []
+    for (_, atoms), (i, j, image) in zip(systems, found, strict=True):
+        sources.append(atoms[i])
+        targets.append(atoms[j])
+        images.append(image)
 
     device = positions.device
     if sources:
