@@ -38,9 +38,16 @@ class RestartSampler(SDESampler):
     """AMDEN's reverse SDE followed by ``restarts`` forward-noise / reverse-SDE cycles.
 
     The time grid is the ``sde`` grid from ``t_start`` to ``t_end``, then for each restart a
-    jump up to ``t_restart`` and the ``sde`` grid from there to ``t_end`` at the same step
-    density (``ceil(steps (t_restart - t_end) / (t_start - t_end))`` steps), then the final
-    step to 0. Network calls: ``steps + 1`` plus that many per restart.
+    jump up to ``t_restart`` and the ``sde`` grid from there to ``t_end``, then the final
+    step to 0. The last restart pass runs at the step density of the first pass
+    (``ceil(steps (t_restart - t_end) / (t_start - t_end))`` steps); the others take
+    ``restart_steps`` steps, the same density if it is not given. Network calls: ``steps + 1``
+    plus the steps of the restart passes.
+
+    Coarse passes explore more structures per network call and the fine last pass repairs the
+    local order they leave: on the DM2 silica model (648 atoms, about 1,300 network calls),
+    300 passes of 4 steps end with more 4-fold Si and a wider Si-O-Si angle than 48 passes at
+    the full density.
 
     Parameters
     ----------
@@ -49,6 +56,8 @@ class RestartSampler(SDESampler):
     t_restart
         Time noised back to (0.2: 0.3 Å for a model with ``sigma_x_max`` 1.5 Å); between
         ``t_end`` and ``t_start``.
+    restart_steps
+        Steps of every restart pass but the last (``None``: the density of the first pass).
     pos_schedule, el_schedule, t_start, t_end
         As for :class:`~ase_amden.diffusion.Sampler`.
 
@@ -57,6 +66,7 @@ class RestartSampler(SDESampler):
     name = "restart"
 
     def __init__(self, *, restarts: int = 8, t_restart: float = 0.2,
+                 restart_steps: int | None = None,
                  pos_schedule: NoiseSchedule | None = None,
                  el_schedule: NoiseSchedule | None = None,
                  t_start: float = 0.99, t_end: float = 0.01) -> None:
@@ -67,8 +77,13 @@ class RestartSampler(SDESampler):
         if not self.t_end < t_restart < self.t_start:
             raise ValueError(f"t_restart must lie between t_end={self.t_end} and "
                              f"t_start={self.t_start}, got {t_restart}")
+        if restart_steps is not None and (isinstance(restart_steps, bool)
+                                          or int(restart_steps) != restart_steps
+                                          or restart_steps < 1):
+            raise ValueError(f"restart_steps must be an integer >= 1 or None, got {restart_steps}")
         self.restarts = int(restarts)
         self.t_restart = float(t_restart)
+        self.restart_steps = None if restart_steps is None else int(restart_steps)
 
     def time_grid(self, steps: int) -> Tensor:
         """Times visited: the ``sde`` pass, then ``restarts`` jumps up and passes down."""
@@ -78,8 +93,10 @@ class RestartSampler(SDESampler):
         down = main[:steps + 1]  # t_start ... t_end, without the final step to 0
         tail = main[steps + 1:]
         n = math.ceil(steps * (self.t_restart - self.t_end) / (self.t_start - self.t_end))
-        cycle = torch.linspace(self.t_restart, self.t_end, n + 1, dtype=torch.float64)
-        return torch.cat([down, *([cycle] * self.restarts), tail])
+        last = torch.linspace(self.t_restart, self.t_end, n + 1, dtype=torch.float64)
+        coarse = last if self.restart_steps is None else torch.linspace(
+            self.t_restart, self.t_end, self.restart_steps + 1, dtype=torch.float64)
+        return torch.cat([down, *([coarse] * (self.restarts - 1)), last, tail])
 
     def step(self, state, t, t_next, denoise, generator):
         """A reverse-SDE step, or a forward jump where the grid goes up (no network call)."""

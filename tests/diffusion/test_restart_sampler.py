@@ -24,9 +24,20 @@ def test_grid_is_the_sde_pass_then_cycles_from_t_restart():
     assert torch.equal(grid[:51], sde[:51]) and grid[-1] == 0.0
     ups = [(float(a), float(b)) for a, b in zip(grid[:-1], grid[1:], strict=True) if b > a]
     assert ups == [(pytest.approx(0.01), pytest.approx(0.2))] * 3
-    for bad in ({"restarts": -1}, {"restarts": 1.5}, {"t_restart": 0.995}, {"t_restart": 0.0}):
+    for bad in ({"restarts": -1}, {"restarts": 1.5}, {"t_restart": 0.995}, {"t_restart": 0.0},
+                {"restart_steps": 0}, {"restart_steps": 2.5}):
         with pytest.raises(ValueError):
             get_sampler("restart", **bad)
+
+
+def test_coarse_restart_passes_end_with_a_pass_at_the_full_density():
+    grid = get_sampler("restart", restarts=3, t_restart=0.2, restart_steps=2).time_grid(50)
+    n = math.ceil(50 * (0.2 - 0.01) / 0.98)
+    assert len(grid) == 51 + 2 * 3 + (n + 1) + 1
+    tops = [i for i in range(1, len(grid)) if grid[i] > grid[i - 1]]
+    lengths = [b - a for a, b in zip(tops, [*tops[1:], len(grid) - 1], strict=True)]
+    assert lengths == [3, 3, n + 1]  # two coarse passes, then one at the density of the first
+    assert torch.allclose(grid[tops[0]:tops[0] + 3], torch.tensor([0.2, 0.105, 0.01], dtype=F64))
 
 
 @pytest.mark.parametrize("schedule", [PositionSchedule(1.5), ElementSchedule(1.5)])
@@ -42,10 +53,11 @@ def test_forward_jump_adds_the_forward_process_noise(schedule):
     assert float(jumped.std()) == pytest.approx(float(schedule.sigma(t_next)), rel=0.01)
 
 
-def test_restarts_keep_the_gaussian_target(gaussian_toy):
+@pytest.mark.parametrize("restart_steps", [None, 3])
+def test_restarts_keep_the_gaussian_target(gaussian_toy, restart_steps):
     """With the exact score, restart cycles leave N(mu, s^2) data where the sde puts it."""
     toy = gaussian_toy(MU, S_X, M, S_E)
-    sampler = get_sampler("restart", restarts=4, t_restart=0.3)
+    sampler = get_sampler("restart", restarts=4, t_restart=0.3, restart_steps=restart_steps)
     n_systems, n_per = 4, 2000
     n = n_systems * n_per
     cell = (60.0 * torch.eye(3, dtype=F64)).expand(n_systems, 3, 3).clone()
