@@ -33,6 +33,13 @@ def forward_jump(schedule: NoiseSchedule, x: Tensor, t: float, t_next: float, ge
     return ratio * x + math.sqrt(max(variance, 0.0)) * _randn_like(x, generator, system_idx)
 
 
+def _count(name: str, value, minimum: int) -> int:
+    """``value`` as an int; ValueError naming ``name`` unless a whole number >= ``minimum``."""
+    if isinstance(value, bool) or int(value) != value or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
 @register_sampler
 class RestartSampler(SDESampler):
     """AMDEN's reverse SDE followed by ``restarts`` forward-noise / reverse-SDE cycles.
@@ -72,18 +79,13 @@ class RestartSampler(SDESampler):
                  t_start: float = 0.99, t_end: float = 0.01) -> None:
         super().__init__(pos_schedule=pos_schedule, el_schedule=el_schedule, t_start=t_start,
                          t_end=t_end)
-        if isinstance(restarts, bool) or int(restarts) != restarts or restarts < 0:
-            raise ValueError(f"restarts must be an integer >= 0, got {restarts}")
         if not self.t_end < t_restart < self.t_start:
             raise ValueError(f"t_restart must lie between t_end={self.t_end} and "
                              f"t_start={self.t_start}, got {t_restart}")
-        if restart_steps is not None and (isinstance(restart_steps, bool)
-                                          or int(restart_steps) != restart_steps
-                                          or restart_steps < 1):
-            raise ValueError(f"restart_steps must be an integer >= 1 or None, got {restart_steps}")
-        self.restarts = int(restarts)
+        self.restarts = _count("restarts", restarts, 0)
         self.t_restart = float(t_restart)
-        self.restart_steps = None if restart_steps is None else int(restart_steps)
+        self.restart_steps = None if restart_steps is None else _count("restart_steps",
+                                                                       restart_steps, 1)
 
     def time_grid(self, steps: int) -> Tensor:
         """Times visited: the ``sde`` pass, then ``restarts`` jumps up and passes down."""
