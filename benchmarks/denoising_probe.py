@@ -12,11 +12,20 @@ For one noise-prediction model (``"eps"`` objective) and a reference dataset:
   network keeps what it is given at that noise level; the ``t0`` where it grows is the noise
   level the network cannot resolve.
 
+With ``--potential`` the references and the recovered
+structures are also relaxed with that LAMMPS potential (energy per atom, eV): a model that
+has learnt the slower-cooled glass lowers it; one that has not raises it. ``--target``
+conditions the loss and the denoising on given property values instead of each reference's
+own (e.g. 10 K/ps glasses denoised at ``cooling_rate=1``).
+
 Writes ``denoising_probe_<model>.json`` into ``--out``. A few minutes on a CPU.
 
 Run on the shipped model (from the repository root)::
 
     python -m benchmarks.denoising_probe --model a-Si --reference datasets/a-Si-anneal.h5
+    python -m benchmarks.denoising_probe --checkpoint benchmarks/results/a-Si-combined.pt \
+        --reference datasets/a-Si-cool10.h5 --target cooling_rate=1 --potential sw-si \
+        --tag cool10
 """
 
 from __future__ import annotations
@@ -48,9 +57,11 @@ from .common import (
     fill_defaults,
     format_table,
     load_generators,
+    mean_std,
     reporter,
     write_json,
 )
+from .equivalent_cooling_rate import relaxed_set
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -67,10 +78,33 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="noise draws per structure and t for the loss (default 4)")
     parser.add_argument("--steps", type=int, default=None,
                         help="sde steps of a full 0.99 -> 0 run (default 200)")
+    parser.add_argument("--potential", default=None,
+                        help="also relax references and recovered structures with this LAMMPS "
+                             "potential (e.g. sw-si) and report energies per atom")
+    parser.add_argument("--target", action="append", default=[], metavar="NAME=VALUE",
+                        help="condition the loss and the denoising on this property value "
+                             "instead of each reference's own (repeatable)")
+    parser.add_argument("--tag", default="",
+                        help="suffix of the JSON name, denoising_probe_<model>_<tag>.json")
     args = parser.parse_args(argv)
     defaults = {"n_reference": (4, 1), "draws": (4, 1), "steps": (200, 4)}
     fill_defaults(args, defaults)
     return args
+
+
+def parse_target(item: str) -> tuple[str, float]:
+    """``"cooling_rate=1"`` -> ``("cooling_rate", 1.0)``; a clear error otherwise."""
+    name, _, value = item.partition("=")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise AmdenError(f"--target needs NAME=VALUE with a number, e.g. cooling_rate=1; "
+                         f"got {item!r}") from None
+
+
+def relaxed_summary(images, potential: str | None) -> dict | None:
+    """Mean and spread of the relaxed energies per atom (eV) with ``potential``; None without."""
+    return mean_std(relaxed_set(images, potential)[0]) if potential else None
 
 
 def batch_of(generator, structures, seed: int):
@@ -133,6 +167,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
               for name in ("train", "test")}
     splits = {name: items for name, items in splits.items() if items}
     references = splits.get("test", []) + splits.get("train", [])
+    targets = dict(parse_target(item) for item in args.target)
+    unknown = sorted(set(targets) - set(card.property_names))
+    if unknown:
+        raise AmdenError(f"--target names {unknown}, which model {card.name!r} was not trained "
+                         f"on; its properties: {list(card.property_names)}")
+    for atoms in references:
+        atoms.info.update(targets)
 
     times = [float(t) for t in args.times.split(",")]
     loss = {name: [noise_loss(generator, items, t, args.draws, args.seed) for t in times]
@@ -141,12 +182,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     recovery = []
     for t0 in [float(t) for t in args.renoise_times.split(",")]:
         back = renoise_denoise(generator, references, t0, args.steps, args.seed)
-        recovery.append({"t0": t0, "rdf_rmsd": rdf_rmsd(back, references)})
+        recovery.append({"t0": t0, "rdf_rmsd": rdf_rmsd(back, references),
+                         "relaxed_energy": relaxed_summary(back, args.potential)})
     from_noise = generator.generate(
         len(references), cell=references[0].cell.array,
         n_atoms=None if card.rho_max is not None else len(references[0]),
-        steps=args.steps, seed=args.seed, progress=False)
-    recovery.append({"t0": 0.99, "rdf_rmsd": rdf_rmsd(from_noise, references)})
+        targets=targets or None, steps=args.steps, seed=args.seed, progress=False)
+    recovery.append({"t0": 0.99, "rdf_rmsd": rdf_rmsd(from_noise, references),
+                     "relaxed_energy": relaxed_summary(from_noise, args.potential)})
     floor = (rdf_rmsd(splits["test"], splits["train"]) if len(splits) == 2 else None)
 
     data = {
@@ -156,13 +199,19 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "settings": {k: v for k, v in vars(args).items() if k != "quiet"},
         "loss": {"t": times, **loss},
         "recovery": recovery,
+        "references_relaxed_energy": relaxed_summary(references, args.potential),
         "rdf_rmsd_floor_test_vs_train": floor,
     }
-    path = write_json(args.out, f"denoising_probe_{card.name}.json", data)
+    name = "_".join(filter(None, ("denoising_probe", card.name, args.tag)))
+    path = write_json(args.out, f"{name}.json", data)
     say(format_table(["t"] + [f"loss {name}" for name in loss],
                      [[t] + [loss[name][k] for name in loss] for k, t in enumerate(times)]))
-    say(format_table(["t0", "RDF RMSD after re-noise + denoise"],
-                     [[row["t0"], row["rdf_rmsd"]] for row in recovery]))
+    say(format_table(["t0", "RDF RMSD after re-noise + denoise", "relaxed E (eV/atom)"],
+                     [[row["t0"], row["rdf_rmsd"], (row["relaxed_energy"] or {}).get("mean")]
+                      for row in recovery]))
+    if args.potential:
+        say(f"relaxed energy of the references: {data['references_relaxed_energy']['mean']:.4f}"
+            " eV/atom")
     say(f"RDF RMSD floor (held-out vs training references): {floor}")
     say(f"wrote {path}")
     return data

@@ -11,7 +11,9 @@ import torch
 from ase import Atoms
 
 from ase_amden.data import AmorphousDataset, held_out
+from ase_amden.errors import AmdenError
 from ase_amden.models import Denoiser, DenoiserConfig, ModelCard
+from ase_amden.potentials import get_calculator
 from ase_amden.training import save_checkpoint
 
 ROOT = Path(__file__).parents[1]
@@ -253,7 +255,6 @@ def test_noise_landscape(files, tmp_path):
 
 
 def test_noise_landscape_needs_energy_model(files, tmp_path):
-    from ase_amden.errors import AmdenError
     from benchmarks import noise_landscape
 
     with pytest.raises(AmdenError, match="not energy-based"):
@@ -276,6 +277,38 @@ def test_denoising_probe(files, tmp_path):
     assert [row["t0"] for row in data["recovery"]] == [0.1, 0.3, 0.99]
     assert all(finite(row["rdf_rmsd"]) for row in data["recovery"])
     assert finite(data["rdf_rmsd_floor_test_vs_train"])
+    assert data["references_relaxed_energy"] is None
+    assert all(row["relaxed_energy"] is None for row in data["recovery"])
+
+
+def test_denoising_probe_relaxed_energy_at_a_target(files, tmp_path):
+    from benchmarks import denoising_probe
+
+    data = denoising_probe.main([
+        "--checkpoint", str(files["sio2"]), "--reference", files["sio2_data"],
+        "--times", "0.1", "--renoise-times", "0.05", "--target", "ring_size=6.5",
+        "--potential", "tersoff-sio2", "--tag", "ring6", "--quick", "--quiet",
+        "--out", str(tmp_path),
+    ])
+    assert (tmp_path / "denoising_probe_tiny-SiO2_ring6.json").exists()
+    assert data["settings"]["target"] == ["ring_size=6.5"]
+    dataset = AmorphousDataset(files["sio2_data"])  # --quick: the first of each split
+    references = [dataset[int(dataset.split_indices(name)[0])] for name in ("test", "train")]
+    calc = get_calculator("tersoff-sio2")
+    unrelaxed = np.mean([calc.get_potential_energy(a) / len(a) for a in references])
+    # relaxation lowers the energy of the references; every row carries a finite energy
+    assert data["references_relaxed_energy"]["mean"] < unrelaxed
+    assert data["references_relaxed_energy"]["n"] == 2
+    for row in data["recovery"]:
+        assert finite(row["relaxed_energy"]["mean"]) and row["relaxed_energy"]["n"] == 2, row
+    with pytest.raises(AmdenError, match="NAME=VALUE"):
+        denoising_probe.main(["--checkpoint", str(files["sio2"]), "--reference",
+                              files["sio2_data"], "--target", "ring_size", "--quick", "--quiet",
+                              "--out", str(tmp_path)])
+    with pytest.raises(AmdenError, match="not trained on"):
+        denoising_probe.main(["--checkpoint", str(files["sio2"]), "--reference",
+                              files["sio2_data"], "--target", "density=2.2", "--quick",
+                              "--quiet", "--out", str(tmp_path)])
 
 
 def test_silica_cooling_rate(tmp_path):
