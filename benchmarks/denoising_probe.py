@@ -12,13 +12,14 @@ For one noise-prediction model (``"eps"`` objective) and a reference dataset:
   network keeps what it is given at that noise level; the ``t0`` where it grows is the noise
   level the network cannot resolve.
 
-With ``--potential`` the references and the recovered
-structures are also relaxed with that LAMMPS potential (energy per atom, eV): a model that
-has learnt the slower-cooled glass lowers it; one that has not raises it. ``--target``
-conditions the loss and the denoising on given property values instead of each reference's
-own (e.g. 10 K/ps glasses denoised at ``cooling_rate=1``).
+With ``--potential`` the references and the recovered structures are also relaxed with that
+LAMMPS potential (energy per atom, eV): a model that has learnt the slower-cooled glass
+lowers it; one that has not raises it. ``--target`` conditions the loss and the denoising on
+given property values instead of each reference's own (e.g. 10 K/ps glasses denoised at
+``cooling_rate=1``).
 
-Writes ``denoising_probe_<model>.json`` into ``--out``. A few minutes on a CPU.
+Writes ``denoising_probe_<model>.json`` (``..._<tag>.json`` with ``--tag``) into ``--out``.
+A few minutes on a CPU.
 
 Run on the shipped model (from the repository root)::
 
@@ -38,6 +39,7 @@ import numpy as np
 import torch
 
 from ase_amden.analysis import rdf_rmsd
+from ase_amden.cli.arguments import target_pair
 from ase_amden.data import AmorphousDataset
 from ase_amden.diffusion import (
     GuidedDenoiser,
@@ -92,14 +94,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def parse_target(item: str) -> tuple[str, float]:
-    """``"cooling_rate=1"`` -> ``("cooling_rate", 1.0)``; a clear error otherwise."""
-    name, _, value = item.partition("=")
+def parse_targets(items: Sequence[str], card) -> dict[str, float]:
+    """``--target`` values as ``{name: value}``, checked as the generator checks targets."""
     try:
-        return name.strip(), float(value)
-    except ValueError:
-        raise AmdenError(f"--target needs NAME=VALUE with a number, e.g. cooling_rate=1; "
-                         f"got {item!r}") from None
+        targets = dict(target_pair(item) for item in items)
+    except argparse.ArgumentTypeError as error:
+        raise AmdenError(str(error)) from None
+    card.normalise_targets(targets)  # unknown names and bad values raise here
+    return targets
 
 
 def relaxed_summary(images, potential: str | None) -> dict | None:
@@ -167,11 +169,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
               for name in ("train", "test")}
     splits = {name: items for name, items in splits.items() if items}
     references = splits.get("test", []) + splits.get("train", [])
-    targets = dict(parse_target(item) for item in args.target)
-    unknown = sorted(set(targets) - set(card.property_names))
-    if unknown:
-        raise AmdenError(f"--target names {unknown}, which model {card.name!r} was not trained "
-                         f"on; its properties: {list(card.property_names)}")
+    targets = parse_targets(args.target, card)
     for atoms in references:
         atoms.info.update(targets)
 

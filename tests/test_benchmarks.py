@@ -305,7 +305,7 @@ def test_denoising_probe_relaxed_energy_at_a_target(files, tmp_path):
         denoising_probe.main(["--checkpoint", str(files["sio2"]), "--reference",
                               files["sio2_data"], "--target", "ring_size", "--quick", "--quiet",
                               "--out", str(tmp_path)])
-    with pytest.raises(AmdenError, match="not trained on"):
+    with pytest.raises(AmdenError, match="unknown target property 'density'"):
         denoising_probe.main(["--checkpoint", str(files["sio2"]), "--reference",
                               files["sio2_data"], "--target", "density=2.2", "--quick",
                               "--quiet", "--out", str(tmp_path)])

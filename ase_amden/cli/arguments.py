@@ -71,3 +71,15 @@ def nonnegative_float(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value:g}")
     return value
+
+
+def target_pair(pair: str) -> tuple[str, float]:
+    """``NAME=VALUE`` of a target property: the name and a finite number."""
+    name, sep, value = pair.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"--target wants NAME=VALUE, e.g. shear_modulus=30, "
+                                         f"got {pair!r}")
+    try:
+        return name.strip(), _number(value)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"--target {pair!r}: {error}") from None

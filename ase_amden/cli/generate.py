@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import math
 
 from ..errors import AmdenError
 from .arguments import (
@@ -12,22 +11,9 @@ from .arguments import (
     positive_float,
     positive_int,
     seed,
+    target_pair,
 )
 from .refine import add_refinement_settings, refinement_settings
-
-
-def _target(pair: str) -> tuple[str, float]:
-    name, sep, value = pair.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"--target wants NAME=VALUE, e.g. shear_modulus=30, "
-                                         f"got {pair!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--target {pair!r}: {value!r} is not a number") from None
-    if not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"--target {pair!r}: the value must be finite")
-    return name.strip(), number
 
 
 def _option(pair: str) -> tuple[str, str]:
@@ -134,7 +120,7 @@ def add_generate_parser(subparsers) -> None:
                         help="number density, atoms/Å^3 (not g/cm^3)")
     parser.add_argument("--composition", help="fixed composition, e.g. Si64O128")
     parser.add_argument("--target", action="append", default=[], metavar="NAME=VALUE",
-                        type=_target,
+                        type=target_pair,
                         help="target property (repeatable), e.g. shear_modulus=30")
     parser.add_argument("--sampler", default=None,
                         help="sde, ode, langevin, restart, hmc, flow or shortcut (default: the "
