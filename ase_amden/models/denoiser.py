@@ -11,6 +11,10 @@ from ase_amden.errors import AmdenError, InvalidStructureError, unknown_name
 from ase_amden.models.egnn import EGNNLayer, distance_embedding, radial_basis, smooth_cutoff
 from ase_amden.models.embeddings import NULL_EMBEDDINGS, PropertyEmbedding, SinusoidalFeatures
 from ase_amden.models.graph import periodic_graph
+from ase_amden.models.painn import PaiNNLayer, PaiNNReadout
+
+#: Message-passing networks a :class:`Denoiser` can be built on.
+BACKBONES = ("egnn", "painn")
 
 
 @dataclass
@@ -29,9 +33,9 @@ class DenoiserConfig:
     hidden
         Width of the node features.
     n_layers
-        Number of EGNN layers ``L``.
+        Number of message-passing layers ``L``.
     n_vector
-        Number of vector channels ``k``.
+        Number of vector channels ``k`` (EGNN; PaiNN has ``hidden`` vector features).
     cutoff
         Graph cutoff radius, Å.
     n_norm
@@ -73,6 +77,11 @@ class DenoiserConfig:
         and its errors move the denoised positions by at most ``sigma_data``; the
         training loss weights the position term by ``1 / c^2`` (see
         :func:`~ase_amden.training.loss.position_loss_weight`). Samplers are unchanged.
+    backbone
+        ``"egnn"``: AMDEN's EGNN (:class:`~ase_amden.models.egnn.EGNNLayer`). ``"painn"``:
+        PaiNN's scalar and vector features (:class:`~ase_amden.models.painn.PaiNNLayer`),
+        many-body angular information in every layer; its edge filters see ``e_ij`` and the
+        radial basis, so give it ``n_radial >= 2``. The channel options are EGNN's.
 
     """
 
@@ -94,11 +103,17 @@ class DenoiserConfig:
     property_basis: int = 0
     sigma_data: float | None = None
     channel_angles: bool = False
+    backbone: str = "egnn"
 
     def __post_init__(self):
         self.property_names = tuple(self.property_names)
         if self.null_embedding not in NULL_EMBEDDINGS:
             raise unknown_name("null embedding", self.null_embedding, NULL_EMBEDDINGS)
+        if self.backbone not in BACKBONES:
+            raise unknown_name("backbone", self.backbone, BACKBONES)
+        if self.backbone != "egnn" and (self.channel_distances or self.channel_angles):
+            raise ValueError("channel_distances and channel_angles are options of the EGNN "
+                             f"backbone, not of {self.backbone!r}; leave them off")
         positive = {
             "n_classes": self.n_classes,
             "hidden": self.hidden,
@@ -194,12 +209,19 @@ class Denoiser(nn.Module):
             self.step_features = SinusoidalFeatures(config.time_dim)
             width += self.step_features.width
         self.embed = nn.Linear(width, config.hidden)
-        self.layers = nn.ModuleList(
-            EGNNLayer(config.hidden, config.n_vector, config.n_norm, edge_dim=1 + config.n_radial,
-                      channel_distances=config.channel_distances, cutoff=config.cutoff,
-                      channel_angles=config.channel_angles)
-            for _ in range(config.n_layers)
-        )
+        edge_dim = 1 + config.n_radial
+        self.readout = None
+        if config.backbone == "painn":
+            self.layers = nn.ModuleList(PaiNNLayer(config.hidden, edge_dim, config.n_norm)
+                                        for _ in range(config.n_layers))
+            self.readout = PaiNNReadout(config.hidden)
+        else:
+            self.layers = nn.ModuleList(
+                EGNNLayer(config.hidden, config.n_vector, config.n_norm, edge_dim=edge_dim,
+                          channel_distances=config.channel_distances, cutoff=config.cutoff,
+                          channel_angles=config.channel_angles)
+                for _ in range(config.n_layers)
+            )
         self.element_head = nn.Linear(config.hidden, config.n_classes)
         nn.init.uniform_(self.element_head.weight, -1e-2, 1e-2)
         nn.init.zeros_(self.element_head.bias)
@@ -361,7 +383,10 @@ class Denoiser(nn.Module):
         *,
         generator: torch.Generator | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Vector-channel displacements ``X^(L) - X`` ``(N, k, 3)`` and ``H^(L)``."""
+        """Vector-channel displacements ``X^(L) - X`` ``(N, k, 3)`` and ``H^(L)``.
+
+        PaiNN gives one channel (``k = 1``), its readout of the vector features.
+        """
         cutoff = self.config.cutoff
         src, dst, shift = periodic_graph(positions, cell, system_idx, cutoff)
         edge_vector = positions.index_select(0, dst) - positions.index_select(0, src) + shift
@@ -385,11 +410,17 @@ class Denoiser(nn.Module):
             per_system.append(self.step_features(step_size))
         node_input = torch.cat([elements, torch.cat(per_system, dim=-1)[system_idx]], dim=-1)
         h = self.embed(node_input)
-        vectors = positions.new_zeros(positions.shape[0], self.config.n_vector, 3)
+        if self.readout is not None:  # PaiNN: vector features (N, 3, F), unit edge vectors
+            vectors = positions.new_zeros(positions.shape[0], 3, self.config.hidden)
+            edge_vector = edge_vector / distance
+        else:
+            vectors = positions.new_zeros(positions.shape[0], self.config.n_vector, 3)
         for i, layer in enumerate(self.layers):
             if conditions is not None:
                 h = h + self.layer_conditions[i](conditions)
             h, vectors = layer(h, vectors, src, dst, edge_vector, edge_attr, edge_weight)
+        if self.readout is not None:
+            vectors = self.readout(vectors)
         return vectors, h
 
     def _prepare(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ase_amden.cli.arguments import finite_float, positive_float, positive_int, seed
+from ase_amden.models.denoiser import BACKBONES
 from ase_amden.training.loss import TIME_SAMPLINGS
 from ase_amden.training.trainer import LR_SCHEDULES, TrainConfig, train
 
@@ -52,6 +53,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--radial", type=int, default=None, metavar="N",
                         help="add N Gaussians of the distance to the edge attributes "
                              "(default 0: AMDEN's network)")
+    parser.add_argument("--backbone", choices=BACKBONES, default=None,
+                        help="message-passing network: egnn (AMDEN's, default) or painn "
+                        "(scalar and vector features, many-body angles; give it --radial)")
     parser.add_argument("--channel-distances", action="store_true",
                         help="feed every EGNN layer the distances between its vector "
                         "channels (default: AMDEN's network, input distances only); "
@@ -137,7 +141,7 @@ def run_train(args: argparse.Namespace) -> int:
         ("n_radial", args.radial), ("property_basis", args.property_basis),
         ("channel_distances", args.channel_distances or None),
         ("channel_angles", args.channel_angles or None),
-        ("sigma_data", args.sigma_data))
+        ("sigma_data", args.sigma_data), ("backbone", args.backbone))
              if value is not None}
     properties = _names(args.properties)
     config = TrainConfig(

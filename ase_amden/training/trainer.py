@@ -653,9 +653,9 @@ class Trainer:
             raise CheckpointError(
                 f"init_from {str(path)!r} holds a network with another configuration "
                 f"({saved.get('model_config')}, this run: {self.card.model_config}); use the "
-                "same --hidden/--layers/--cutoff/--radial, properties and variant as that model "
-                "(--channel-distances, --channel-angles and --shortcut may be added to a model "
-                "without them)."
+                "same --backbone/--hidden/--layers/--cutoff/--radial, properties and variant as "
+                "that model (--channel-distances, --channel-angles and --shortcut may be added "
+                "to a model without them)."
             )
         for grow in growths.values():
             weights = grow(weights, config)

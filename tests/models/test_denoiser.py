@@ -13,12 +13,13 @@ DTYPE = torch.float64
 TOL = {"rtol": 1e-9, "atol": 1e-11}
 
 
-#: Network variants every symmetry test runs on: AMDEN's edges, with a radial basis, and
-#: with the distances between vector channels fed to every layer.
+#: Network variants every symmetry test runs on: AMDEN's edges, with a radial basis, with
+#: the distances between vector channels fed to every layer, and the PaiNN backbone.
 VARIANTS = pytest.mark.parametrize(
     "variant", [{}, {"n_radial": 8}, {"channel_distances": True}, {"sigma_data": 0.5},
-                {"channel_angles": True, "channel_distances": True}],
-    ids=["amden-edges", "radial-basis", "channel-distances", "edm", "channel-angles"],
+                {"channel_angles": True, "channel_distances": True},
+                {"backbone": "painn", "n_radial": 8}],
+    ids=["amden-edges", "radial-basis", "channel-distances", "edm", "channel-angles", "painn"],
 )
 
 
@@ -49,6 +50,10 @@ def test_config_errors_name_the_problem():
         DenoiserConfig(n_classes=2, hidden=0)
     with pytest.raises(ValueError, match="n_radial must be 0 or >= 2"):
         DenoiserConfig(n_classes=2, n_radial=1)
+    with pytest.raises(UnknownNameError, match="backbone 'mace'"):
+        DenoiserConfig(n_classes=2, backbone="mace")
+    with pytest.raises(ValueError, match="options of the EGNN backbone, not of 'painn'"):
+        DenoiserConfig(n_classes=2, backbone="painn", channel_angles=True)
 
 
 def test_edm_preconditioning_scales_the_raw_output_by_c_of_sigma(make_model, random_system,
@@ -334,6 +339,30 @@ def test_channel_angles_tell_apart_environments_with_equal_distances(make_model)
     # a-b (2.83 and 4 Å) is beyond the 2.5 Å cutoff at both angles: no edge sees it
     torch.testing.assert_close(outputs[90.0, False], outputs[180.0, False], **TOL)
     assert float((outputs[90.0, True] - outputs[180.0, True]).abs().max()) > 1e-6
+
+
+def test_painn_tells_apart_environments_with_equal_distances(make_model):
+    """The environments of the channel-angle test (two neighbours at 2 Å, 90 or 180
+    degrees apart, their own distance beyond the cutoff): PaiNN's scalar products of
+    vector features see the angle in the invariant features, and the output vector of the
+    centre (zero by symmetry at 180 degrees) points between the neighbours at 90."""
+    model = make_model(1, n_layers=2, backbone="painn", n_radial=4, cutoff=2.5)
+    outputs = {}
+    for angle in (90.0, 180.0):
+        theta = torch.tensor(angle * torch.pi / 180.0, dtype=DTYPE)
+        centre = torch.tensor([6.0, 6.0, 6.0], dtype=DTYPE)
+        a = centre + torch.tensor([2.0, 0.0, 0.0], dtype=DTYPE)
+        b = centre + 2.0 * torch.stack([torch.cos(theta), torch.sin(theta),
+                                        torch.zeros((), dtype=DTYPE)])
+        positions = torch.stack([centre, a, b])
+        outputs[angle] = _run(model, positions, torch.zeros(3, 3, dtype=DTYPE),
+                              torch.eye(3, dtype=DTYPE) * 12.0)
+    assert float((outputs[90.0][1][0] - outputs[180.0][1][0]).abs().max()) > 1e-6
+    torch.testing.assert_close(outputs[180.0][0][0], torch.zeros(3, dtype=DTYPE), **TOL)
+    eps_x = outputs[90.0][0][0]
+    assert float(eps_x.norm()) > 1e-6
+    torch.testing.assert_close(eps_x[0], eps_x[1], **TOL)  # along the bisector (1, 1, 0)
+    assert abs(float(eps_x[2])) < 1e-12
 
 
 def test_growing_needs_channel_distances_on(make_model):

@@ -6,9 +6,12 @@ from ase_amden.errors import AmdenError
 DTYPE = torch.float64
 
 
-@pytest.fixture
-def energy_model(make_model):
-    return make_model(energy=True, property_names=("a",), sigma_x_max=1.7, n_norm=4.0)
+@pytest.fixture(params=["egnn", "painn"])
+def energy_model(make_model, request):
+    """A small energy model on each backbone."""
+    radial = {"n_radial": 4} if request.param == "painn" else {}
+    return make_model(energy=True, property_names=("a",), sigma_x_max=1.7, n_norm=4.0,
+                      backbone=request.param, **radial)
 
 
 @pytest.fixture

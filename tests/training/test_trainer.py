@@ -8,6 +8,7 @@ from ase.io import write
 
 import ase_amden
 from ase_amden.errors import CheckpointError
+from ase_amden.generator import AmorphousGenerator
 from ase_amden.training import Trainer, load_checkpoint, read_checkpoint, train
 from ase_amden.training.batching import data_hash
 from ase_amden.training.cli import add_train_parser
@@ -90,6 +91,26 @@ def test_cli_trains_from_extxyz(tmp_path, structures, capsys):
     assert config["time_sampling"] == "lognormal" and config["log_sigma_mean"] == -1.0
     assert card.shortcut and card.model_config["shortcut"]
     assert config["shortcut_fraction"] == 0.5
+
+
+def test_cli_trains_a_painn_model_that_generates(tmp_path, structures, capsys):
+    data = tmp_path / "data.extxyz"
+    write(data, structures)
+    parser = argparse.ArgumentParser(prog="ase-amden")
+    add_train_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args([
+        "train", str(data), "--name", "painn", "--out", str(tmp_path / "painn"),
+        "--max-steps", "2", "--batch-size", "2", "--hidden", "8", "--layers", "2",
+        "--radial", "4", "--backbone", "painn", "--device", "cpu", "--quiet", "--no-resume",
+    ])
+    assert args.handler(args) == 0
+    path = capsys.readouterr().out.strip()
+    assert load_checkpoint(path).card.model_config["backbone"] == "painn"
+    generator = AmorphousGenerator.from_checkpoint(path, "cpu")
+    (atoms,) = generator.generate(n_atoms=6, steps=3, seed=0, progress=False, check="off")
+    assert len(atoms) == 6 and np.isfinite(atoms.positions).all()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", str(data), "--name", "x", "--backbone", "mace"])
 
 
 def test_init_from_starts_at_the_parent_weights(tmp_path, structures, make_structures,
