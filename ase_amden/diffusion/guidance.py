@@ -28,7 +28,9 @@ class GuidedDenoiser:
     """A :class:`~ase_amden.models.Denoiser` with targets and guidance bound: a ``DenoiseFn``.
 
     With guidance on, the conditional and unconditional passes go through the network as one
-    batch of doubled size (the copies are separate systems, so they do not interact).
+    batch of doubled size (the copies are separate systems, so they do not interact). A
+    self-conditioning model (``model.config.self_condition``) is given the clean positions
+    implied by its previous prediction, from the second call on.
 
     Parameters
     ----------
@@ -69,6 +71,10 @@ class GuidedDenoiser:
         self.generator = generator
         #: Largest absolute position output so far (NaN stays NaN); checked after sampling.
         self.largest_output = 0.0
+        config = getattr(model, "config", None)
+        self.self_condition = bool(getattr(config, "self_condition", False))
+        #: Clean positions implied by the last prediction (self-conditioning models), Å.
+        self.previous_clean: Tensor | None = None
 
     @property
     def is_guided(self) -> bool:
@@ -93,27 +99,37 @@ class GuidedDenoiser:
             step_size = torch.zeros_like(t)
         if not self.shortcut:
             step_size = None
+        previous = self.previous_clean
+        if previous is not None and previous.shape != positions.shape:
+            previous = None
         if not self.is_guided:
             out = self._model(
                 positions, elements, cell, system_idx, t, self.properties, self.property_mask,
-                step_size,
+                step_size, previous,
             )
         else:
-            out = self._doubled_call(positions, elements, cell, system_idx, t, step_size)
+            out = self._doubled_call(positions, elements, cell, system_idx, t, step_size,
+                                     previous)
+        if self.self_condition:
+            self.previous_clean = self.model.clean_estimate(positions, out[0].detach(),
+                                                            system_idx, t)
         if out[0].numel():
             largest = float(out[0].detach().abs().max())
             self.largest_output = (largest if not largest <= self.largest_output
                                    else self.largest_output)
         return out
 
-    def _model(self, positions, elements, cell, system_idx, t, properties, mask, step_size):
+    def _model(self, positions, elements, cell, system_idx, t, properties, mask, step_size,
+               previous=None):
         extra = {} if self.generator is None else {"generator": self.generator}
+        if previous is not None:
+            extra["previous_clean"] = previous
         return self.model(
             positions, elements, cell, system_idx, t,
             properties=properties, property_mask=mask, step_size=step_size, **extra,
         )
 
-    def _doubled_call(self, positions, elements, cell, system_idx, t, step_size):
+    def _doubled_call(self, positions, elements, cell, system_idx, t, step_size, previous):
         n, b = positions.shape[0], cell.shape[0]
         mask = self.property_mask
         out_x, out_e = self._model(
@@ -125,6 +141,7 @@ class GuidedDenoiser:
             torch.cat([self.properties, self.properties]),
             torch.cat([mask, torch.zeros_like(mask)]),
             None if step_size is None else torch.cat([step_size, step_size]),
+            None if previous is None else torch.cat([previous, previous]),
         )
         return (
             combine_guidance(out_x[:n], out_x[n:], self.guidance),

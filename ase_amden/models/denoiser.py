@@ -10,6 +10,7 @@ from torch import nn
 from ase_amden.errors import AmdenError, InvalidStructureError, unknown_name
 from ase_amden.models.egnn import EGNNLayer, distance_embedding, radial_basis, smooth_cutoff
 from ase_amden.models.embeddings import NULL_EMBEDDINGS, PropertyEmbedding, SinusoidalFeatures
+from ase_amden.models.geometry import minimum_image
 from ase_amden.models.graph import periodic_graph
 from ase_amden.models.painn import PaiNNLayer, PaiNNReadout
 
@@ -82,6 +83,12 @@ class DenoiserConfig:
         PaiNN's scalar and vector features (:class:`~ase_amden.models.painn.PaiNNLayer`),
         many-body angular information in every layer; its edge filters see ``e_ij`` and the
         radial basis, so give it ``n_radial >= 2``. The channel options are EGNN's.
+    self_condition
+        Self-conditioning (Chen et al. 2022): the network may be given its previous estimate
+        of the clean positions, and vector channels ``1..k-1`` then start at
+        ``g (X0_prev - X)`` (minimum image, Å) instead of zero, with a learned gate ``g``
+        that starts at zero; with ``channel_distances`` the first layer sees the estimated
+        clean geometry, not only the noisy one. EGNN noise prediction with ``n_vector >= 2``.
 
     """
 
@@ -104,6 +111,7 @@ class DenoiserConfig:
     sigma_data: float | None = None
     channel_angles: bool = False
     backbone: str = "egnn"
+    self_condition: bool = False
 
     def __post_init__(self):
         self.property_names = tuple(self.property_names)
@@ -114,6 +122,10 @@ class DenoiserConfig:
         if self.backbone != "egnn" and (self.channel_distances or self.channel_angles):
             raise ValueError("channel_distances and channel_angles are options of the EGNN "
                              f"backbone, not of {self.backbone!r}; leave them off")
+        if self.self_condition and (self.backbone != "egnn" or self.energy
+                                    or self.n_vector < 2):
+            raise ValueError("self_condition needs the EGNN backbone, noise prediction (not "
+                             "energy) and n_vector >= 2 (channel 0 is the output)")
         positive = {
             "n_classes": self.n_classes,
             "hidden": self.hidden,
@@ -230,11 +242,26 @@ class Denoiser(nn.Module):
             self.energy_head = nn.Linear(config.hidden, 1, bias=False)
             nn.init.uniform_(self.energy_head.weight, -1e-2, 1e-2)
             self.gamma = nn.Parameter(torch.tensor(1.0))
+        if config.self_condition:
+            self.self_gate = nn.Parameter(torch.tensor(0.0))
 
     @property
     def n_properties(self) -> int:
         """Number of conditioning properties ``P``."""
         return len(self.config.property_names)
+
+    def clean_estimate(self, positions: torch.Tensor, eps_x: torch.Tensor,
+                       system_idx: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Clean positions ``X - sigma_x(t) eps_x`` (Å) implied by a noise prediction.
+
+        ``positions`` ``(N, 3)`` Å, ``eps_x`` ``(N, 3)``, ``t`` ``(B,)``; the input of a
+        self-conditioning model's next call (``previous_clean``).
+        """
+        sigma = self.config.sigma_x_max * torch.as_tensor(t, dtype=eps_x.dtype,
+                                                          device=eps_x.device)
+        if sigma.ndim:
+            sigma = sigma[system_idx].unsqueeze(-1)
+        return positions - sigma * eps_x
 
     def forward(
         self,
@@ -248,6 +275,7 @@ class Denoiser(nn.Module):
         step_size: torch.Tensor | float | None = None,
         *,
         generator: torch.Generator | None = None,
+        previous_clean: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Predict the position and element noise of a batch of noisy structures.
 
@@ -276,6 +304,9 @@ class Denoiser(nn.Module):
             required by shortcut models and refused by others.
         generator
             Random generator for the ``"random"`` null embedding.
+        previous_clean
+            ``(N, 3)`` the network's previous estimate of the clean positions, Å
+            (:meth:`clean_estimate`; self-conditioning models only). None: no estimate.
 
         Returns
         -------
@@ -298,8 +329,13 @@ class Denoiser(nn.Module):
         inputs = self._prepare(
             positions, elements, cell, system_idx, t, properties, property_mask, step_size
         )
+        if previous_clean is not None and not self.config.self_condition:
+            raise ValueError("this model was not trained with self-conditioning "
+                             "(DenoiserConfig.self_condition is False); pass previous_clean=None")
         if not self.config.energy:
-            vectors, h = self._backbone(*inputs, generator=generator)
+            if previous_clean is not None:
+                previous_clean = previous_clean.to(inputs[0].device, inputs[0].dtype)
+            vectors, h = self._backbone(*inputs, generator=generator, previous_clean=previous_clean)
             eps_x = -vectors[:, 0]
             if self.config.sigma_data is not None:
                 scale = edm_output_scale(inputs[4], self.config.sigma_x_max,
@@ -382,6 +418,7 @@ class Denoiser(nn.Module):
         step_size: torch.Tensor | None,
         *,
         generator: torch.Generator | None,
+        previous_clean: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Vector-channel displacements ``X^(L) - X`` ``(N, k, 3)`` and ``H^(L)``.
 
@@ -415,6 +452,10 @@ class Denoiser(nn.Module):
             edge_vector = edge_vector / distance
         else:
             vectors = positions.new_zeros(positions.shape[0], self.config.n_vector, 3)
+        if previous_clean is not None:
+            estimate = self.self_gate * minimum_image(previous_clean - positions, cell, system_idx)
+            vectors = torch.cat([vectors[:, :1], estimate.unsqueeze(1).expand_as(vectors[:, 1:])],
+                                dim=1)
         for i, layer in enumerate(self.layers):
             if conditions is not None:
                 h = h + self.layer_conditions[i](conditions)
@@ -560,6 +601,19 @@ def with_channel_angles(weights: dict[str, torch.Tensor],
         raise ValueError("config must have channel_angles=True")
     keys = [f"layers.{i}.node_mlp.0.weight" for i in range(config.n_layers)]
     return _with_zero_columns(weights, keys, config.n_vector * (config.n_vector + 1) // 2)
+
+
+def with_self_condition(weights: dict[str, torch.Tensor],
+                        config: DenoiserConfig) -> dict[str, torch.Tensor]:
+    """A parent network's weights for the same network with self-conditioning on.
+
+    The new gate starts at zero, so the grown network computes exactly the parent's
+    function, with or without a previous estimate, until it is trained.
+    """
+    if not config.self_condition:
+        raise ValueError("config must have self_condition=True")
+    reference = weights["embed.weight"]
+    return {**weights, "self_gate": reference.new_zeros(())}
 
 
 def with_step_size(weights: dict[str, torch.Tensor],

@@ -65,6 +65,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="feed every layer's node update the dot products of the atom's "
                         "vector channels (bond angles as invariant features); may be added to "
                         "an --init-from model without them (the new weights start at zero)")
+    parser.add_argument("--self-condition", action="store_true",
+                        help="self-conditioning: the network is given its previous estimate of "
+                        "the clean structure (in training, on half the steps); may be added to "
+                        "an --init-from model without it (the new gate starts at zero)")
     parser.add_argument("--properties", default="",
                         help="comma-separated conditioning properties, e.g. "
                         "shear_modulus,ring_size (default: none, an unconditional model)")
@@ -141,6 +145,7 @@ def run_train(args: argparse.Namespace) -> int:
         ("n_radial", args.radial), ("property_basis", args.property_basis),
         ("channel_distances", args.channel_distances or None),
         ("channel_angles", args.channel_angles or None),
+        ("self_condition", args.self_condition or None),
         ("sigma_data", args.sigma_data), ("backbone", args.backbone))
              if value is not None}
     properties = _names(args.properties)

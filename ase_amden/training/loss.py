@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -28,6 +29,10 @@ from ase_amden.training.batching import Batch
 
 #: Weight lambda of the element term, AMDEN (17).
 ELEMENT_WEIGHT = 0.5
+
+#: Fraction of training steps on which a self-conditioning model is given its own estimate
+#: (from a first pass without gradient; Chen et al. 2022).
+SELF_CONDITION_FRACTION = 0.5
 
 #: Step sizes d of the shortcut loss (AMShortcut): 1/128, 1/64, ..., 1/2.
 SHORTCUT_STEP_SIZES = tuple(2.0**-k for k in range(7, 0, -1))
@@ -202,16 +207,25 @@ def objective_loss(
 ) -> LossTerms:
     """Compute the loss of ``card.objective``: denoising or flow matching.
 
-    ``times`` draws the time of each structure (uniform unless told otherwise).
+    ``times`` draws the time of each structure (uniform unless told otherwise). A
+    self-conditioning model is given, on :data:`SELF_CONDITION_FRACTION` of the calls, the
+    clean estimate of a first pass without gradient.
     """
     t = times.sample(batch.n_systems, card, generator, batch.positions)
     noised = _noise(batch, card, t, generator)
     mask = drop_properties(batch.property_mask, p_drop, generator)
     step_size = torch.zeros_like(t) if card.shortcut else None
-    pred_x, pred_e = model(
-        noised.positions, noised.elements, batch.cell, batch.system_idx, t,
-        batch.properties, mask, step_size=step_size, generator=generator,
-    )
+    call = partial(model, noised.positions, noised.elements, batch.cell, batch.system_idx, t,
+                   batch.properties, mask, step_size=step_size, generator=generator)
+    extra = {}
+    if card.model_config.get("self_condition") and float(
+            torch.rand((), generator=generator, device=t.device)) < SELF_CONDITION_FRACTION:
+        with torch.no_grad():
+            first_x, _ = call()
+        inner = getattr(model, "module", model)
+        extra["previous_clean"] = inner.clean_estimate(noised.positions, first_x.detach(),
+                                                       batch.system_idx, t)
+    pred_x, pred_e = call(**extra)
     weight = position_loss_weight(t, card) if card.objective == "eps" else None
     if weight is not None:
         weight = weight[batch.system_idx]

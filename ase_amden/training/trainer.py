@@ -28,6 +28,7 @@ from ase_amden.models.card import ModelCard
 from ase_amden.models.denoiser import (
     with_channel_angles,
     with_channel_distances,
+    with_self_condition,
     with_step_size,
 )
 from ase_amden.structures import as_images
@@ -52,7 +53,7 @@ _OBJECTIVES = ("eps", "flow")
 LR_SCHEDULES = ("constant", "cosine")
 #: Network options an ``init_from`` parent may lack: new weights start at zero.
 _GROWTHS = {"channel_distances": with_channel_distances, "channel_angles": with_channel_angles,
-            "shortcut": with_step_size}
+            "shortcut": with_step_size, "self_condition": with_self_condition}
 
 
 @dataclass
@@ -216,6 +217,9 @@ class TrainConfig:
             )
         if self.energy and self.objective != "eps":
             raise InvalidArgumentError("the energy variant is trained with objective='eps'")
+        if self.model.get("self_condition") and self.objective != "eps":
+            raise InvalidArgumentError("self-conditioning is for noise prediction; train it "
+                                       "with objective='eps'")
         if not 0.0 <= self.shortcut_fraction <= 1.0:
             raise InvalidArgumentError(
                 f"shortcut_fraction must lie in [0, 1], got {self.shortcut_fraction}")
@@ -654,8 +658,8 @@ class Trainer:
                 f"init_from {str(path)!r} holds a network with another configuration "
                 f"({saved.get('model_config')}, this run: {self.card.model_config}); use the "
                 "same --backbone/--hidden/--layers/--cutoff/--radial, properties and variant as "
-                "that model (--channel-distances, --channel-angles and --shortcut may be added "
-                "to a model without them)."
+                "that model (--channel-distances, --channel-angles, --shortcut and "
+                "--self-condition may be added to a model without them)."
             )
         for grow in growths.values():
             weights = grow(weights, config)

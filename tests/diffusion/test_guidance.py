@@ -109,3 +109,28 @@ def test_negative_guidance_is_refused(model):
     with pytest.raises(ValueError, match="guidance must be >= 0"):
         GuidedDenoiser(model, guidance=-1.0)
 
+
+
+@pytest.mark.parametrize("w", [0.0, 1.5], ids=["plain", "guided"])
+def test_self_conditioning_model_gets_its_previous_clean_estimate(batch, w):
+    positions, elements, cell, system_idx, t, properties, mask = batch
+    torch.manual_seed(0)
+    config = DenoiserConfig(n_classes=3, property_names=("a", "b"), hidden=16, n_layers=1,
+                            n_vector=2, cutoff=3.0, channel_distances=True, self_condition=True)
+    model = Denoiser(config).double().eval()
+    with torch.no_grad():
+        model.self_gate.fill_(1.0)
+        for parameter in model.layers[0].coord_out.parameters():
+            parameter.normal_(0.0, 0.3)
+        denoise = GuidedDenoiser(model, properties, mask, w)
+        first = denoise(positions, elements, cell, system_idx, t)
+        estimate = positions - 1.5 * t[system_idx].unsqueeze(-1) * first[0]
+        torch.testing.assert_close(denoise.previous_clean, estimate)
+        moved = positions + 0.05
+        second = denoise(moved, elements, cell, system_idx, t)
+        alone = GuidedDenoiser(model, properties, mask, w)(moved, elements, cell, system_idx, t)
+        given = GuidedDenoiser(model, properties, mask, w)
+        given.previous_clean = estimate
+        expected = given(moved, elements, cell, system_idx, t)
+    assert float((second[0] - alone[0]).abs().max()) > 1e-4  # the estimate reached the network
+    torch.testing.assert_close(second[0], expected[0])

@@ -6,7 +6,11 @@ import torch
 
 from ase_amden.errors import InvalidStructureError, UnknownNameError
 from ase_amden.models import Denoiser, DenoiserConfig, ModelCard, wrap_positions
-from ase_amden.models.denoiser import with_channel_angles, with_channel_distances
+from ase_amden.models.denoiser import (
+    with_channel_angles,
+    with_channel_distances,
+    with_self_condition,
+)
 from ase_amden.models.egnn import distance_embedding, radial_basis
 
 DTYPE = torch.float64
@@ -54,6 +58,9 @@ def test_config_errors_name_the_problem():
         DenoiserConfig(n_classes=2, backbone="mace")
     with pytest.raises(ValueError, match="options of the EGNN backbone, not of 'painn'"):
         DenoiserConfig(n_classes=2, backbone="painn", channel_angles=True)
+    for bad in ({"backbone": "painn"}, {"energy": True}, {"n_vector": 1}):
+        with pytest.raises(ValueError, match="self_condition needs the EGNN backbone"):
+            DenoiserConfig(n_classes=2, self_condition=True, **bad)
 
 
 def test_edm_preconditioning_scales_the_raw_output_by_c_of_sigma(make_model, random_system,
@@ -402,3 +409,60 @@ def test_gaussian_basis_conditioning_reaches_every_layer_and_keeps_equivariance(
 def test_property_basis_must_be_zero_or_at_least_two():
     with pytest.raises(ValueError, match="property_basis"):
         DenoiserConfig(n_classes=2, property_basis=1)
+
+
+def _self_conditioned(make_model, gate: float, **config):
+    model = make_model(3, self_condition=True, channel_distances=True, **config)
+    with torch.no_grad():
+        model.self_gate.fill_(gate)
+    return model
+
+
+def test_self_conditioning_grown_from_a_parent_computes_the_parent_function(
+        make_model, random_system, triclinic_cell):
+    parent = make_model(3, channel_distances=True)
+    grown = make_model(0, channel_distances=True, self_condition=True)
+    grown.load_state_dict(with_self_condition(parent.state_dict(), grown.config))
+    assert float(grown.self_gate.detach()) == 0.0
+    positions, elements = random_system(6, triclinic_cell, seed=4)
+    expected = _run(parent, positions, elements, triclinic_cell)
+    estimate = positions + 0.3 * torch.randn(positions.shape, dtype=DTYPE,
+                                             generator=torch.Generator().manual_seed(1))
+    for previous in (None, estimate):
+        out = _run(grown, positions, elements, triclinic_cell, previous_clean=previous)
+        torch.testing.assert_close(out[0], expected[0], **TOL)
+    with pytest.raises(ValueError, match="self_condition=True"):
+        with_self_condition(parent.state_dict(), parent.config)
+    with pytest.raises(ValueError, match="not trained with self-conditioning"):
+        _run(parent, positions, elements, triclinic_cell, previous_clean=estimate)
+
+
+@pytest.mark.parametrize("proper", [True, False], ids=["rotation", "mirror"])
+def test_self_conditioning_is_used_equivariantly_and_periodically(
+        make_model, random_system, random_orthogonal, triclinic_cell, proper):
+    model = _self_conditioned(make_model, 0.7)
+    positions, elements = random_system(6, triclinic_cell, seed=5)
+    estimate = positions + 0.3 * torch.randn(positions.shape, dtype=DTYPE,
+                                             generator=torch.Generator().manual_seed(2))
+    plain, _ = _run(model, positions, elements, triclinic_cell)
+    eps_x, eps_e = _run(model, positions, elements, triclinic_cell, previous_clean=estimate)
+    assert float((eps_x - plain).abs().max()) > 1e-3  # the estimate is used
+    q = random_orthogonal(8, proper)
+    rot_x, rot_e = _run(model, positions @ q.T, elements, triclinic_cell @ q.T,
+                        previous_clean=estimate @ q.T)
+    torch.testing.assert_close(rot_x, eps_x @ q.T, **TOL)
+    torch.testing.assert_close(rot_e, eps_e, **TOL)
+    # an estimate given as another periodic image of the same positions is the same estimate
+    image = estimate + torch.tensor([1.0, -2.0, 1.0], dtype=DTYPE) @ triclinic_cell
+    moved_x, _ = _run(model, positions, elements, triclinic_cell, previous_clean=image)
+    torch.testing.assert_close(moved_x, eps_x, **TOL)
+
+
+def test_clean_estimate_removes_the_predicted_noise(make_model):
+    model = _self_conditioned(make_model, 0.0, sigma_x_max=1.5)
+    positions = torch.zeros(3, 3, dtype=DTYPE)
+    eps = torch.ones(3, 3, dtype=DTYPE)
+    system_idx = torch.tensor([0, 0, 1])
+    clean = model.clean_estimate(positions, eps, system_idx, torch.tensor([0.2, 0.4],
+                                                                         dtype=DTYPE))
+    torch.testing.assert_close(clean[:, 0], torch.tensor([-0.3, -0.3, -0.6], dtype=DTYPE))

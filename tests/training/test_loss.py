@@ -119,3 +119,35 @@ def test_edm_weight_gives_the_raw_network_output_unit_weight(structures, tiny_mo
     assert float(loss.total) > float(loss.positions) > 0
     loss.total.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_self_conditioning_passes_a_first_estimate_on_some_steps(structures, tiny_model):
+    """About half the calls run a first pass without gradient and give its clean estimate to
+    the second; the gate gets a gradient only from those."""
+    torch.manual_seed(0)
+    config = DenoiserConfig(n_classes=3, property_names=("g",), self_condition=True,
+                            channel_distances=True, **tiny_model)
+    model = Denoiser(config).double()
+    card = ModelCard(name="t", elements=["O", "Si"], model_config=asdict(config),
+                     property_names=["g"], property_mean=[30.0], property_std=[5.0])
+    batch = collate(structures, card.elements, ["g"], [30.0], [5.0]).to("cpu", torch.float64)
+    calls = []
+    original = model.forward
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("previous_clean") is not None)
+        return original(*args, **kwargs)
+
+    model.forward = counting
+    used = []
+    for seed in range(40):
+        model.zero_grad()
+        start = len(calls)
+        loss = denoising_loss(model, batch, card, generator=torch.Generator().manual_seed(seed))
+        loss.total.backward()
+        step_calls = calls[start:]
+        used.append(step_calls == [False, True])
+        assert step_calls in ([False], [False, True])
+        grad = model.self_gate.grad
+        assert (grad is not None and float(grad) != 0.0) == used[-1]
+    assert 10 <= sum(used) <= 30

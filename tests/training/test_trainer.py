@@ -7,9 +7,9 @@ import torch
 from ase.io import write
 
 import ase_amden
-from ase_amden.errors import CheckpointError
+from ase_amden.errors import CheckpointError, InvalidArgumentError
 from ase_amden.generator import AmorphousGenerator
-from ase_amden.training import Trainer, load_checkpoint, read_checkpoint, train
+from ase_amden.training import TrainConfig, Trainer, load_checkpoint, read_checkpoint, train
 from ase_amden.training.batching import data_hash
 from ase_amden.training.cli import add_train_parser
 
@@ -113,6 +113,26 @@ def test_cli_trains_a_painn_model_that_generates(tmp_path, structures, capsys):
         parser.parse_args(["train", str(data), "--name", "x", "--backbone", "mace"])
 
 
+def test_cli_trains_a_self_conditioning_model_that_generates(tmp_path, structures, capsys):
+    data = tmp_path / "data.extxyz"
+    write(data, structures)
+    parser = argparse.ArgumentParser(prog="ase-amden")
+    add_train_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args([
+        "train", str(data), "--name", "sc", "--out", str(tmp_path / "sc"), "--max-steps", "3",
+        "--batch-size", "2", "--hidden", "8", "--layers", "2", "--radial", "4",
+        "--channel-distances", "--self-condition", "--device", "cpu", "--quiet", "--no-resume",
+    ])
+    assert args.handler(args) == 0
+    path = capsys.readouterr().out.strip()
+    assert load_checkpoint(path).card.model_config["self_condition"] is True
+    generator = AmorphousGenerator.from_checkpoint(path, "cpu")
+    (atoms,) = generator.generate(n_atoms=6, steps=3, seed=0, progress=False, check="off")
+    assert len(atoms) == 6 and np.isfinite(atoms.positions).all()
+    with pytest.raises(InvalidArgumentError, match="self-conditioning is for noise prediction"):
+        TrainConfig(objective="flow", model={"self_condition": True})
+
+
 def test_init_from_starts_at_the_parent_weights(tmp_path, structures, make_structures,
                                                 tiny_config):
     parent = train(structures, tiny_config(out_dir=str(tmp_path / "parent"), max_steps=3),
@@ -146,7 +166,8 @@ def test_init_from_accepts_a_parent_written_before_a_newer_network_option(
 
 
 @pytest.mark.parametrize("option,grown_key", [("channel_distances", "_in.edge.weight"),
-                                               ("channel_angles", "node_mlp.0.weight")])
+                                               ("channel_angles", "node_mlp.0.weight"),
+                                               ("self_condition", "self_gate")])
 def test_init_from_grows_a_parent_into_a_richer_network(tmp_path, structures, tiny_config,
                                                         option, grown_key):
     parent = train(structures, tiny_config(out_dir=str(tmp_path / "parent"), max_steps=2),
@@ -157,6 +178,8 @@ def test_init_from_grows_a_parent_into_a_richer_network(tmp_path, structures, ti
                   "child", verbose=False)
     parent_ema, loaded = read_checkpoint(parent)["ema"]["shadow"], read_checkpoint(child)
     assert loaded["card"]["model_config"][option] is True
+    if option == "self_condition":  # a new parameter, not new columns: the gate starts shut
+        assert float(loaded["model"]["self_gate"]) == 0.0
     for key, value in parent_ema.items():
         child_value = loaded["model"][key]
         if key.endswith(grown_key):  # the new columns start at zero
