@@ -32,6 +32,8 @@ class ModelDetails:
         record it (then ``mean`` and ``std`` of the training values are given).
     sampler, steps
         The default sampler and number of steps (``card.sampling``, else ``sde``).
+    targets
+        The property targets used when the caller gives none (``card.sampling``).
     quality
         Measured quality, ``{metric: value}`` (``card.quality``, else the table of
         ``pretrained/README.md``); empty when not measured.
@@ -45,6 +47,7 @@ class ModelDetails:
     sampler: str
     steps: int
     quality: dict[str, Any] = field(default_factory=dict)
+    targets: dict[str, float] = field(default_factory=dict)
 
 
 def _kind(card: ModelCard) -> list[str]:
@@ -119,13 +122,16 @@ def model_details(path: str | Path, quality_table: dict[str, dict[str, str]] | N
     )
     return ModelDetails(name=card.name, elements=list(card.elements), kind=_kind(card),
                         properties=_properties(card), sampler=sampler, steps=int(steps),
-                        quality=quality)
+                        quality=quality, targets=dict(sampling.get("targets", {})))
 
 
 def format_details(details: ModelDetails) -> str:
     """A few readable lines about one model."""
     lines = [f"{details.name}: {', '.join(details.elements)}; {'; '.join(details.kind)}",
              f"  default sampler: {details.sampler}, {details.steps} steps"]
+    if details.targets:
+        given = ", ".join(f"{k} = {v:g}" for k, v in details.targets.items())
+        lines.append(f"  default targets: {given}")
     if not details.properties:
         lines.append("  properties: none (unconditional)")
     for prop in details.properties:

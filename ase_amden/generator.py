@@ -379,7 +379,9 @@ class AmorphousGenerator:
             ``n_atoms`` a multiple of 3), or a list of symbols.
         targets
             Target property values in the units of ``card.property_units``; properties not
-            named are left free (null embedding).
+            named are left free (null embedding). None: the targets the model card names
+            (``card.sampling["targets"]``, e.g. the cooling rate of the shipped ``a-Si``),
+            else none; ``{}``: none.
         sampler
             Name of a registered sampler (``ase_amden.diffusion.SAMPLERS``): ``"sde"``
             (AMDEN), ``"ode"``, ``"langevin"`` (Yang and Schwalbe-Koda), ``"restart"`` (the
@@ -512,6 +514,8 @@ class AmorphousGenerator:
         if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
             raise AmdenError(f"batch_size must be a positive integer or None, got {batch_size}")
         check_mode(check)
+        if targets is None:
+            targets = dict((card.sampling or {}).get("targets", {})) or None
         guidance = self._applied_guidance(guidance, targets)
         sampler, steps, sampler_options = self._sampling(sampler, steps, sampler_options)
         sampler_obj = self._make_sampler(sampler, sampler_options)

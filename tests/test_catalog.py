@@ -34,7 +34,9 @@ def test_every_shipped_model_is_described(shipped):
     assert silica.properties[0]["mean"] == pytest.approx(26.11, abs=0.01)
     assert any(k.startswith("energy-based") for k in shipped["a-Si-energy"].kind)
     assert (shipped["a-Si"].sampler, shipped["a-Si"].steps) == ("sde", 200)
-    assert shipped["a-Si"].quality["rdf_rmsd"] == "0.35"
+    assert shipped["a-Si"].quality["rdf_rmsd"] == "0.33"
+    assert shipped["a-Si"].targets == {"cooling_rate": 1.0}
+    assert "default targets: cooling_rate = 1" in format_details(shipped["a-Si"])
     assert shipped["a-SiO2"].quality["adf_rmsd"] == "0.0014"
     assert shipped["a-Si-melt-energy"].quality == {}
     assert "measured: not measured" in format_details(shipped["a-Si-melt-energy"])

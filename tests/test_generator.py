@@ -213,6 +213,20 @@ def test_targets_are_normalised_and_missing_ones_masked(card):
     assert float(call["properties"][0, 1]) == pytest.approx(-1.0)
 
 
+def test_the_card_targets_apply_when_the_caller_gives_none():
+    recorder = Recorder()
+    gen = AmorphousGenerator(recorder, _card(sampling={"targets": {"shear_modulus": 34.0}}),
+                             device="cpu")
+    (atoms,) = gen.generate(cell=6.0, seed=0, **FAST)
+    assert recorder.calls[0]["mask"].tolist() == [[True, False]]
+    assert float(recorder.calls[0]["properties"][0, 0]) == pytest.approx(2.0)
+    assert atoms.info["target_shear_modulus"] == 34.0  # the provenance records it
+    for given, mask in (({}, [[False, False]]), ({"ring_size": 5.5}, [[False, True]])):
+        recorder.calls.clear()
+        gen.generate(cell=6.0, seed=0, targets=given, **FAST)
+        assert recorder.calls[0]["mask"].tolist() == mask  # the caller's, not added to
+
+
 def test_progress_bar(gen, capsys):
     gen.generate(cell=6.0, steps=2, seed=0, progress=True)
     assert "3/3" in capsys.readouterr().err

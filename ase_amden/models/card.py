@@ -63,7 +63,8 @@ class ModelCard:
     sampling
         The sampler this model is meant for and its settings, used when the caller names
         none: ``{"sampler": "langevin", "steps": 400, "options": {"extra_noise": 1.0}}``
-        (empty: AMDEN's ``sde`` with its default steps).
+        (empty: AMDEN's ``sde`` with its default steps); ``"targets"`` (e.g.
+        ``{"cooling_rate": 1.0}``) are the property targets used when the caller gives none.
     fixed_composition
         True for a positions-only model: the element channel is never noised or
         generated; the composition is always given (the network sees its clean
