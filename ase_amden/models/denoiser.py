@@ -452,10 +452,13 @@ class Denoiser(nn.Module):
             edge_vector = edge_vector / distance
         else:
             vectors = positions.new_zeros(positions.shape[0], self.config.n_vector, 3)
-        if previous_clean is not None:
-            estimate = self.self_gate * minimum_image(previous_clean - positions, cell, system_idx)
-            vectors = torch.cat([vectors[:, :1], estimate.unsqueeze(1).expand_as(vectors[:, 1:])],
-                                dim=1)
+        if self.config.self_condition:
+            # Without an estimate the gate still enters (times zero), so that every parameter
+            # takes part in every step (DDP reduces the same set on every rank).
+            shift = (torch.zeros_like(positions) if previous_clean is None
+                     else minimum_image(previous_clean - positions, cell, system_idx))
+            estimate = (self.self_gate * shift).unsqueeze(1)
+            vectors = torch.cat([vectors[:, :1], estimate.expand_as(vectors[:, 1:])], dim=1)
         for i, layer in enumerate(self.layers):
             if conditions is not None:
                 h = h + self.layer_conditions[i](conditions)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import partial
 
 import torch
 from torch import Tensor
@@ -215,17 +214,18 @@ def objective_loss(
     noised = _noise(batch, card, t, generator)
     mask = drop_properties(batch.property_mask, p_drop, generator)
     step_size = torch.zeros_like(t) if card.shortcut else None
-    call = partial(model, noised.positions, noised.elements, batch.cell, batch.system_idx, t,
-                   batch.properties, mask, step_size=step_size, generator=generator)
+    inputs = (noised.positions, noised.elements, batch.cell, batch.system_idx, t,
+              batch.properties, mask)
     extra = {}
     if card.model_config.get("self_condition") and float(
             torch.rand((), generator=generator, device=t.device)) < SELF_CONDITION_FRACTION:
-        with torch.no_grad():
-            first_x, _ = call()
+        # the first pass through the bare module (not a DDP wrapper), as the shortcut targets
         inner = getattr(model, "module", model)
-        extra["previous_clean"] = inner.clean_estimate(noised.positions, first_x.detach(),
+        with torch.no_grad():
+            first_x, _ = inner(*inputs, step_size=step_size, generator=generator)
+        extra["previous_clean"] = inner.clean_estimate(noised.positions, first_x,
                                                        batch.system_idx, t)
-    pred_x, pred_e = call(**extra)
+    pred_x, pred_e = model(*inputs, step_size=step_size, generator=generator, **extra)
     weight = position_loss_weight(t, card) if card.objective == "eps" else None
     if weight is not None:
         weight = weight[batch.system_idx]

@@ -3,6 +3,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 from ase_amden.training import read_checkpoint
@@ -22,9 +23,10 @@ for _ in range(4):
                   cell=np.eye(3) * 4.0, pbc=True)
     atoms.info["g"] = float(rng.normal())
     structures.append(atoms)
+extra = dict(self_condition=True, channel_distances=True) if sys.argv[2] == "sc" else {}
 config = TrainConfig(out_dir=out, max_steps=3, batch_size=1, device="cpu", ghosts=True,
                      property_names=["g"], model=dict(hidden=8, n_layers=1, n_vector=2,
-                     cutoff=3.0, time_dim=4, property_dim=4))
+                     cutoff=3.0, time_dim=4, property_dim=4, **extra))
 trainer = Trainer(structures, config, "ddp")
 trainer.run(verbose=False)
 rank = os.environ["RANK"]
@@ -32,14 +34,16 @@ torch.save(trainer.model.state_dict(), os.path.join(out, f"weights_rank{rank}.pt
 """
 
 
-def test_torchrun_two_ranks_end_with_identical_weights(tmp_path):
+@pytest.mark.parametrize("variant", ["plain", "sc"], ids=["plain", "self-conditioning"])
+def test_torchrun_two_ranks_end_with_identical_weights(tmp_path, variant):
+    """Also with self-conditioning, whose estimate each rank draws on its own steps."""
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(WORKER))
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(script), str(out)],
+         str(script), str(out), variant],
         capture_output=True, text=True, timeout=120, env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -123,7 +123,7 @@ def test_edm_weight_gives_the_raw_network_output_unit_weight(structures, tiny_mo
 
 def test_self_conditioning_passes_a_first_estimate_on_some_steps(structures, tiny_model):
     """About half the calls run a first pass without gradient and give its clean estimate to
-    the second; the gate gets a gradient only from those."""
+    the second; the gate, in the graph on every step, gets a nonzero gradient only from those."""
     torch.manual_seed(0)
     config = DenoiserConfig(n_classes=3, property_names=("g",), self_condition=True,
                             channel_distances=True, **tiny_model)
@@ -148,6 +148,5 @@ def test_self_conditioning_passes_a_first_estimate_on_some_steps(structures, tin
         step_calls = calls[start:]
         used.append(step_calls == [False, True])
         assert step_calls in ([False], [False, True])
-        grad = model.self_gate.grad
-        assert (grad is not None and float(grad) != 0.0) == used[-1]
+        assert (float(model.self_gate.grad) != 0.0) == used[-1]
     assert 10 <= sum(used) <= 30
