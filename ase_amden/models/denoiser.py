@@ -163,8 +163,9 @@ class Denoiser(nn.Module):
 
     Node inputs are ``[time features, noisy element vector, property
     embeddings (, step-size features)]`` mapped linearly to ``hidden``
-    features; ``L`` :class:`~ase_amden.models.egnn.EGNNLayer` follow on the
-    periodic radius graph. The outputs are
+    features; ``L`` :class:`~ase_amden.models.egnn.EGNNLayer` (or, with
+    ``backbone="painn"``, :class:`~ase_amden.models.painn.PaiNNLayer` and a linear readout of
+    the vector features as channel 0) follow on the periodic radius graph. The outputs are
 
     * standard variant: ``eps_x = X - X^(L,0)`` (AMDEN eq. 15), computed as
       minus the summed coordinate updates of the first vector channel, so
