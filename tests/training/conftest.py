@@ -1,8 +1,12 @@
+import argparse
+
 import numpy as np
 import pytest
 from ase import Atoms
+from ase.io import write
 
 from ase_amden.training import TrainConfig
+from ase_amden.training.cli import add_train_parser
 
 TINY_MODEL = {"hidden": 16, "n_layers": 2, "n_vector": 2, "cutoff": 3.0, "time_dim": 4,
               "property_dim": 4}
@@ -44,3 +48,20 @@ def tiny_config(tmp_path):
         return TrainConfig(**settings)
 
     return make
+
+
+@pytest.fixture
+def train_cli(tmp_path, structures, capsys):
+    """``f(*options)``: ``ase-amden train`` on ``structures`` (written as extxyz) with
+    ``options``; asserts exit status 0 and returns the checkpoint path it printed."""
+    data = tmp_path / "data.extxyz"
+    write(data, structures)
+    parser = argparse.ArgumentParser(prog="ase-amden")
+    add_train_parser(parser.add_subparsers(dest="command"))
+
+    def run(*options: str) -> str:
+        args = parser.parse_args(["train", str(data), *options])
+        assert args.handler(args) == 0
+        return capsys.readouterr().out.strip()
+
+    return run

@@ -1,7 +1,6 @@
 """Options for fast (GPU) training, exercised on the CPU: bf16 autocast, data held on the
 device, a wall-clock limit that stops cleanly."""
 
-import argparse
 
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ from ase.io import write
 
 from ase_amden.models import periodic_graph
 from ase_amden.training import Trainer, collate, concatenate, read_checkpoint, train
-from ase_amden.training.cli import add_train_parser
 
 
 def test_concatenated_batches_equal_one_collated_batch(make_structures):
@@ -87,18 +85,12 @@ def test_time_limit_must_be_positive(tiny_config):
         tiny_config(time_limit_min=0.0)
 
 
-def test_cli_passes_the_fast_training_options(tmp_path, structures, capsys):
-    data = tmp_path / "data.extxyz"
-    write(data, structures)
-    parser = argparse.ArgumentParser(prog="ase-amden")
-    add_train_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args([
-        "train", str(data), "--name", "fast", "--out", str(tmp_path / "cli"), "--max-steps",
+def test_cli_passes_the_fast_training_options(tmp_path, train_cli):
+    saved = read_checkpoint(train_cli(
+        "--name", "fast", "--out", str(tmp_path / "cli"), "--max-steps",
         "2", "--batch-size", "4", "--hidden", "8", "--layers", "1", "--device", "cpu",
         "--quiet", "--amp", "--data-on-device", "--time-limit", "5",
-    ])
-    assert args.handler(args) == 0
-    saved = read_checkpoint(capsys.readouterr().out.strip())
+    ))
     config = saved["card"]["training"]["config"]
     assert config["amp"] and config["data_on_device"] and config["time_limit_min"] == 5.0
     assert saved["step"] == 2

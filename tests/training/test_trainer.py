@@ -1,17 +1,14 @@
-import argparse
 import csv
 
 import numpy as np
 import pytest
 import torch
-from ase.io import write
 
 import ase_amden
 from ase_amden.errors import CheckpointError, InvalidArgumentError
 from ase_amden.generator import AmorphousGenerator
 from ase_amden.training import TrainConfig, Trainer, load_checkpoint, read_checkpoint, train
 from ase_amden.training.batching import data_hash
-from ase_amden.training.cli import add_train_parser
 
 
 def test_resume_matches_uninterrupted_run(tmp_path, structures, tiny_config):
@@ -67,21 +64,15 @@ def test_card_is_filled_and_validation_logged(tmp_path, structures, make_structu
     assert loaded.state["step"] == 4 and loaded.state["epoch"] == 2
 
 
-def test_cli_trains_from_extxyz(tmp_path, structures, capsys):
-    data = tmp_path / "data.extxyz"
-    write(data, structures)
-    parser = argparse.ArgumentParser(prog="ase-amden")
-    add_train_parser(parser.add_subparsers(dest="command"))
+def test_cli_trains_from_extxyz(tmp_path, train_cli):
     out = tmp_path / "cli"
-    args = parser.parse_args([
-        "train", str(data), "--name", "cli", "--out", str(out), "--max-steps", "2",
+    printed = train_cli(
+        "--name", "cli", "--out", str(out), "--max-steps", "2",
         "--batch-size", "2", "--hidden", "8", "--layers", "1", "--radial", "4",
         "--properties", "g", "--device", "cpu", "--quiet", "--no-resume",
         "--time-sampling", "lognormal", "--log-sigma-mean", "-1.0",
         "--shortcut", "--shortcut-fraction", "0.5",
-    ])
-    assert args.handler(args) == 0
-    printed = capsys.readouterr().out.strip()
+    )
     assert printed == str(out / "last.pt")
     card = load_checkpoint(printed).card
     assert card.model_config["hidden"] == 8 and card.model_config["n_layers"] == 1
@@ -93,42 +84,27 @@ def test_cli_trains_from_extxyz(tmp_path, structures, capsys):
     assert config["shortcut_fraction"] == 0.5
 
 
-def test_cli_trains_a_painn_model_that_generates(tmp_path, structures, capsys):
-    data = tmp_path / "data.extxyz"
-    write(data, structures)
-    parser = argparse.ArgumentParser(prog="ase-amden")
-    add_train_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args([
-        "train", str(data), "--name", "painn", "--out", str(tmp_path / "painn"),
-        "--max-steps", "2", "--batch-size", "2", "--hidden", "8", "--layers", "2",
-        "--radial", "4", "--backbone", "painn", "--device", "cpu", "--quiet", "--no-resume",
-    ])
-    assert args.handler(args) == 0
-    path = capsys.readouterr().out.strip()
-    assert load_checkpoint(path).card.model_config["backbone"] == "painn"
+@pytest.mark.parametrize("options,setting", [
+    (["--backbone", "painn"], ("backbone", "painn")),
+    (["--channel-distances", "--self-condition"], ("self_condition", True)),
+], ids=["painn", "self-conditioning"])
+def test_cli_trains_a_network_variant_that_generates(tmp_path, train_cli, options, setting):
+    path = train_cli(
+        "--name", "variant", "--out", str(tmp_path / "variant"), "--max-steps", "3",
+        "--batch-size", "2", "--hidden", "8", "--layers", "2", "--radial", "4", *options,
+        "--device", "cpu", "--quiet", "--no-resume",
+    )
+    name, value = setting
+    saved = load_checkpoint(path).card.model_config[name]
+    assert (saved, type(saved)) == (value, type(value))
     generator = AmorphousGenerator.from_checkpoint(path, "cpu")
     (atoms,) = generator.generate(n_atoms=6, steps=3, seed=0, progress=False, check="off")
     assert len(atoms) == 6 and np.isfinite(atoms.positions).all()
+
+
+def test_cli_refuses_an_unknown_backbone_and_self_conditioning_of_flow(train_cli):
     with pytest.raises(SystemExit):
-        parser.parse_args(["train", str(data), "--name", "x", "--backbone", "mace"])
-
-
-def test_cli_trains_a_self_conditioning_model_that_generates(tmp_path, structures, capsys):
-    data = tmp_path / "data.extxyz"
-    write(data, structures)
-    parser = argparse.ArgumentParser(prog="ase-amden")
-    add_train_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args([
-        "train", str(data), "--name", "sc", "--out", str(tmp_path / "sc"), "--max-steps", "3",
-        "--batch-size", "2", "--hidden", "8", "--layers", "2", "--radial", "4",
-        "--channel-distances", "--self-condition", "--device", "cpu", "--quiet", "--no-resume",
-    ])
-    assert args.handler(args) == 0
-    path = capsys.readouterr().out.strip()
-    assert load_checkpoint(path).card.model_config["self_condition"] is True
-    generator = AmorphousGenerator.from_checkpoint(path, "cpu")
-    (atoms,) = generator.generate(n_atoms=6, steps=3, seed=0, progress=False, check="off")
-    assert len(atoms) == 6 and np.isfinite(atoms.positions).all()
+        train_cli("--name", "x", "--backbone", "mace")
     with pytest.raises(InvalidArgumentError, match="self-conditioning is for noise prediction"):
         TrainConfig(objective="flow", model={"self_condition": True})
 
