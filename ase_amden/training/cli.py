@@ -104,6 +104,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         "network settings must match it")
     parser.add_argument("--checkpoint-every", type=positive_int, default=500,
                         help="steps between checkpoints")
+    parser.add_argument("--keep-every", type=positive_int, default=None, metavar="STEPS",
+                        help="also keep the checkpoint of every STEPS steps as "
+                        "OUT/step_<step>.pt (for a curve of quality against training)")
     parser.add_argument("--amp", action="store_true",
                         help="mixed precision: the network under bfloat16 autocast (GPU; "
                         "also runs on CPU), weights and loss in float32")
@@ -162,6 +165,7 @@ def run_train(args: argparse.Namespace) -> int:
         log_sigma_std=args.log_sigma_std,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
+        keep_every=args.keep_every,
         device=args.device,
         property_names=properties,
         property_log10=_names(args.log10_properties),

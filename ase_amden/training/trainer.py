@@ -88,6 +88,10 @@ class TrainConfig:
         Seeds the weights, the data order and all training noise.
     checkpoint_every
         Write ``last.pt`` every this many steps (and always at the end).
+    keep_every
+        Also keep the checkpoint of every this many steps as ``step_<step>.pt``
+        (six digits), so a curve of quality against training can be measured later;
+        ``None`` keeps only ``last.pt``.
     log_every
         Append a line to ``log.csv`` every this many steps.
     device
@@ -163,6 +167,7 @@ class TrainConfig:
     p_drop: float = 0.1
     seed: int = 0
     checkpoint_every: int = 500
+    keep_every: int | None = None
     log_every: int = 10
     device: str = "auto"
     dtype: str = "float32"
@@ -200,6 +205,9 @@ class TrainConfig:
                 f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
         if self.batch_size < 1 or self.checkpoint_every < 1 or self.log_every < 1:
             raise InvalidArgumentError("batch_size, checkpoint_every and log_every must be >= 1")
+        if self.keep_every is not None and self.keep_every < 1:
+            raise InvalidArgumentError(
+                f"keep_every must be >= 1 (or None to keep only last.pt), got {self.keep_every}")
         if self.max_steps is None and self.epochs < 1:
             raise InvalidArgumentError(f"epochs must be >= 1, got {self.epochs}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -614,6 +622,9 @@ class Trainer:
             if ctx.is_main and (done % cfg.checkpoint_every == 0 or done == total
                                 or out_of_time):
                 self._save(path, model, optimizer, ema, done, done // steps_per_epoch)
+            if ctx.is_main and cfg.keep_every is not None and done % cfg.keep_every == 0:
+                self._save(self.out_dir / f"step_{done:06d}.pt", model, optimizer, ema, done,
+                           done // steps_per_epoch)
             if out_of_time:
                 self.stopped_by_time = True
                 break

@@ -31,6 +31,20 @@ def test_resume_matches_uninterrupted_run(tmp_path, structures, tiny_config):
     assert all(torch.equal(a["model"][k], c["model"][k]) for k in a["model"])
 
 
+def test_keep_every_keeps_the_checkpoint_of_those_steps(tmp_path, structures, tiny_config):
+    last = train(structures, tiny_config(max_steps=5, keep_every=2), "t", verbose=False)
+    kept = sorted(p.name for p in last.parent.glob("step_*.pt"))
+    assert kept == ["step_000002.pt", "step_000004.pt"]
+    for name in kept:  # each a loadable checkpoint of its own step, not a copy of the last
+        payload = read_checkpoint(last.parent / name)
+        assert payload["step"] == int(name[5:11]) and payload["card"]["training"]["steps"] == \
+            payload["step"]
+    early, final = read_checkpoint(last.parent / kept[0]), read_checkpoint(last)
+    assert not all(torch.equal(early["model"][k], final["model"][k]) for k in final["model"])
+    with pytest.raises(InvalidArgumentError, match="keep_every must be >= 1"):
+        tiny_config(keep_every=0)
+
+
 def test_resume_refuses_other_data(tmp_path, structures, make_structures, tiny_config):
     train(structures, tiny_config(max_steps=1), "t", verbose=False)
     with pytest.raises(CheckpointError, match="other data.*--no-resume"):
@@ -71,9 +85,10 @@ def test_cli_trains_from_extxyz(tmp_path, train_cli):
         "--batch-size", "2", "--hidden", "8", "--layers", "1", "--radial", "4",
         "--properties", "g", "--device", "cpu", "--quiet", "--no-resume",
         "--time-sampling", "lognormal", "--log-sigma-mean", "-1.0",
-        "--shortcut", "--shortcut-fraction", "0.5",
+        "--shortcut", "--shortcut-fraction", "0.5", "--keep-every", "2",
     )
     assert printed == str(out / "last.pt")
+    assert sorted(p.name for p in out.glob("step_*.pt")) == ["step_000002.pt"]
     card = load_checkpoint(printed).card
     assert card.model_config["hidden"] == 8 and card.model_config["n_layers"] == 1
     assert card.model_config["n_radial"] == 4
