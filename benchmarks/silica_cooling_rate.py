@@ -16,7 +16,9 @@ With ``--refine POTENTIAL`` the generated structures are also refined by short M
 (``ase_amden.refinement.refine``: NVT then NPT, DM2's last step) and measured again.
 The data are the melt-quench MD that generation replaces (3,000 atoms, the Jakse potential,
 DM2's protocol); with ``--md-potential NAME`` a short MD run of one data structure is timed in
-the same run, giving the wall time of that melt-quench at each rate on this machine.
+the same run, giving the wall time of that melt-quench at each rate on this machine, and with
+``--md-quench RATE`` a real melt-quench is run with that potential and measured beside the
+generated glass (``--count 0`` runs the data and MD parts only).
 
 Writes ``silica_cooling_rate_<model>.json`` and ``.png`` (Si-O-Si angle distributions and
 ring statistics per rate) into ``--out``. From the repository root::
@@ -86,7 +88,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "jakse-sio2) and report the melt-quench time of each rate")
     parser.add_argument("--md-probe-ps", type=float, default=1.0,
                         help="length of that timing run (half NVT, half NPT), ps")
+    parser.add_argument("--md-quench", type=float, default=None, metavar="RATE",
+                        help="also melt-quench one data structure with --md-potential at RATE "
+                        "K/ps and measure it as the generated glass")
+    parser.add_argument("--md-quench-ps", type=float, nargs=2, default=(10.0, 10.0),
+                        metavar=("MELT", "RELAX"),
+                        help="NVT melt at 5000 K and NPT relaxation at 300 K of that run, ps")
     args = parser.parse_args(argv)
+    if args.md_quench is not None and (args.md_potential is None or args.md_quench <= 0):
+        parser.error("--md-quench needs a rate > 0 K/ps and --md-potential (e.g. jakse-sio2)")
+    if args.count < 0:
+        parser.error(f"--count must be >= 0, got {args.count}")
     if args.quick:
         args.count, args.n_atoms, args.steps = 1, 96, args.steps or 4
         args.rates = args.rates or [1.0]
@@ -180,13 +192,43 @@ def md_cost(references: dict[float, list[Atoms]], args) -> dict:
     }
 
 
+def md_quench(references: dict[float, list[Atoms]], args) -> dict:
+    """A real melt-quench of one data structure (the fastest-cooled rate's), measured.
+
+    DM2's steps, shortened where the structure is already forgotten: NVT at 5000 K for the
+    melt (the mean-squared displacement shows it decorrelated), a linear NVT ramp 5000 -> 300 K
+    at ``--md-quench`` K/ps at the starting density, then NPT at 300 K and 0 GPa
+    (:func:`ase_amden.refinement.refine`); 1 fs steps.
+    """
+    from ase_amden.data import Stage, run_stages
+    from ase_amden.refinement import refine
+
+    melt_ps, relax_ps = args.md_quench_ps
+    rate = args.md_quench
+    start = references[max(references)][0]
+    began = time.perf_counter()
+    quenched = run_stages(start, args.md_potential,
+                          [Stage("nvt", 5000.0, None, melt_ps, measure_msd=True),
+                           Stage("nvt", 5000.0, 300.0, (5000.0 - 300.0) / rate)],
+                          timestep_fs=1.0, seed=args.seed + 1)
+    glass = refine(quenched, args.md_potential, nvt_ps=0.0, npt_ps=relax_ps, seed=args.seed,
+                   verbose=False)
+    return {
+        "rate": rate, "potential": args.md_potential, "n_atoms": len(start),
+        "melt_ps": melt_ps, "relax_ps": relax_ps,
+        "melt_msd_A2": quenched.info["melt_msd"],
+        "time_per_structure_s": time.perf_counter() - began, "n": 1,
+        "metrics": silica_metrics([glass]),
+    }
+
+
 def evaluate(generator: AmorphousGenerator, args, say) -> dict:
     references = references_by_rate(args.dataset, args.split)
     rates = args.rates or [*references, *EXTRAPOLATED_RATES]
     result: dict = {"data": {}, "generated": {}, "refined": {}}
     for rate, images in references.items():
         result["data"][str(rate)] = {"n": len(images), "metrics": silica_metrics(images)}
-    for rate in rates:
+    for rate in rates if args.count else ():
         say(f"rate {rate:g} K/ps: generating {args.count} x {args.n_atoms} atoms")
         images, seconds = generate_set(generator, rate, args)
         result["generated"][str(rate)] = {
@@ -202,6 +244,9 @@ def evaluate(generator: AmorphousGenerator, args, say) -> dict:
     if args.md_potential:
         say(f"MD cost with {args.md_potential}")
         result["md"] = md_cost(references, args)
+    if args.md_quench is not None:
+        say(f"melt-quench at {args.md_quench:g} K/ps with {args.md_potential}")
+        result["md_quench"] = md_quench(references, args)
     return result
 
 
@@ -220,6 +265,11 @@ def table(result: dict) -> str:
             seconds = md_time.get(rate) if kind == "data" else entry.get("time_per_structure_s")
             rows.append([kind, rate, entry["n"], *(m[key] for _, key in COLUMNS),
                          m["density_g_cm3"]["mean"], seconds])
+    quench = result.get("md_quench")
+    if quench is not None:
+        m = quench["metrics"]
+        rows.append(["md-quench", str(quench["rate"]), 1, *(m[key] for _, key in COLUMNS),
+                     m["density_g_cm3"]["mean"], quench["time_per_structure_s"]])
     headers = ["set", "K/ps", "n", *(name for name, _ in COLUMNS), "g/cm3", "s/struct"]
     return format_table(headers, rows)
 

@@ -312,12 +312,14 @@ def test_denoising_probe_relaxed_energy_at_a_target(files, tmp_path):
 
 
 def test_silica_cooling_rate(tmp_path):
+    from ase.build import make_supercell
     from ase.spacegroup import crystal
 
     from benchmarks import silica_cooling_rate
 
-    quartz = crystal(["Si", "O"], [(0.4697, 0, 1 / 3), (0.4135, 0.2669, 0.2144)],
-                     spacegroup=152, cellpar=[4.916, 4.916, 5.405, 90, 90, 120]).repeat(2)
+    quartz = make_supercell(  # 72 atoms in an orthorhombic cell (MD stages need one)
+        crystal(["Si", "O"], [(0.4697, 0, 1 / 3), (0.4135, 0.2669, 0.2144)], spacegroup=152,
+                cellpar=[4.916, 4.916, 5.405, 90, 90, 120]), [[2, 0, 0], [1, 2, 0], [0, 0, 2]])
     images = []
     for rate in (1.0, 10.0):
         atoms = quartz.copy()
@@ -340,8 +342,14 @@ def test_silica_cooling_rate(tmp_path):
     result = silica_cooling_rate.main(["--checkpoint", str(checkpoint), "--dataset",
                                        data.path, "--split", "all", "--quick", "--out",
                                        str(tmp_path), "--quiet", "--md-potential", "jakse-sio2",
-                                       "--md-probe-ps", "0.02"])
+                                       "--md-probe-ps", "0.02", "--md-quench", "1e5",
+                                       "--md-quench-ps", "0.1", "0.02"])
     md = result["md"]
+    quench = result["md_quench"]  # 72 atoms of quartz melted, cooled at 1e5 K/ps, relaxed
+    assert quench["rate"] == 1e5 and quench["time_per_structure_s"] > 0
+    assert quench["melt_msd_A2"] > 0 and quench["n_atoms"] == 72
+    assert 0.0 <= quench["metrics"]["former_fraction"] <= 1.0
+    assert quench["metrics"]["density_g_cm3"]["mean"] > 1.0
     assert md["n_atoms"] == 72 and md["seconds_per_ps"] > 0
     # DM2's protocol: 250 ps plus the cooling, so 0.1 K/ps costs ~100x the time of 10 K/ps
     times = md["time_per_structure_s"]
@@ -353,6 +361,8 @@ def test_silica_cooling_rate(tmp_path):
     assert generated["n"] == 1 and generated["time_per_structure_s"] > 0
     assert 0.0 <= generated["metrics"]["former_fraction"] <= 1.0
     assert (tmp_path / "silica_cooling_rate_toy-sio2.json").exists()
+    with pytest.raises(SystemExit):  # a melt-quench needs a potential to run it with
+        silica_cooling_rate.main(["--checkpoint", str(checkpoint), "--md-quench", "100"])
     assert Path(result["png"]).exists()
 
 

@@ -155,7 +155,8 @@ def run_stages(
     -------
     ase.Atoms
         The final structure, atoms in the input order; with ``relax`` the minimised one,
-        its energy in ``info["relaxed_energy"]`` (eV/atom).
+        its energy in ``info["relaxed_energy"]`` (eV/atom). A stage that measures it leaves
+        ``info["melt_msd"]`` (Å^2).
 
     """
     cell = atoms.cell.array
@@ -196,13 +197,17 @@ def run_stages(
         lmp.commands_list(
             [*pot.pair_commands(), *pot.mass_commands(), *_md_settings(timestep_fs * 1e-3)]
         )
-        _run_stages(lmp, stages, seed, timestep_fs * 1e-3, thermostat_damping_fs * 1e-3, {})
-        if not relax:
-            return _read_atoms(lmp, pot.elements)
-        lmp.command(RELAX_COMMAND)
-        relaxed = _read_atoms(lmp, pot.elements)
-        relaxed.info["relaxed_energy"] = lmp.get_thermo("pe") / len(relaxed)
-        return relaxed
+        measured: dict[str, float] = {}
+        _run_stages(lmp, stages, seed, timestep_fs * 1e-3, thermostat_damping_fs * 1e-3,
+                    measured)
+        if relax:
+            lmp.command(RELAX_COMMAND)
+        final = _read_atoms(lmp, pot.elements)
+        if "melt_msd" in measured:
+            final.info["melt_msd"] = measured["melt_msd"]
+        if relax:
+            final.info["relaxed_energy"] = lmp.get_thermo("pe") / len(final)
+        return final
     finally:
         lmp.close()
 

@@ -71,8 +71,10 @@ def test_run_stages_keeps_a_crystal_and_melts_it_when_hot():
     step -= crystal.cell.array[0, 0] * np.round(step / crystal.cell.array[0, 0])
     assert 0.01 < np.sqrt((step**2).sum(1).mean()) < 0.4  # vibrates about its sites
     assert relaxed_energy(warm, "sw-si") == pytest.approx(-4.3366, abs=2e-3)  # SW diamond
-    hot = run_stages(crystal, "sw-si", [Stage("nvt", 4000.0, duration_ps=2.0)], seed=4)
+    hot = run_stages(crystal, "sw-si", [Stage("nvt", 4000.0, duration_ps=2.0, measure_msd=True)],
+                     seed=4)
     assert relaxed_energy(hot, "sw-si") > -4.25  # molten, then relaxed: not the crystal
+    assert "melt_msd" not in warm.info and hot.info["melt_msd"] > 2.0  # Å^2: it diffused
 
 
 def test_run_stages_rejects_a_skewed_cell():
