@@ -100,7 +100,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.count < 0:
         parser.error(f"--count must be >= 0, got {args.count}")
     if args.quick:
-        args.count, args.n_atoms, args.steps = 1, 96, args.steps or 4
+        args.count, args.n_atoms, args.steps = min(args.count, 1), 96, args.steps or 4
         args.rates = args.rates or [1.0]
     return args
 
@@ -282,7 +282,7 @@ def plot(result: dict, path: Path) -> str:
 
     fig, (ax_angle, ax_ring) = plt.subplots(1, 2, figsize=(11, 4))
     centres = np.linspace(90.5, 179.5, 90)
-    colours = plt.cm.viridis(np.linspace(0, 1, max(len(result["generated"]), 1)))
+    colours = plt.cm.viridis(np.linspace(0, 1, len(result["generated"])))
     for colour, (rate, entry) in zip(colours, result["generated"].items(), strict=True):
         m = entry["metrics"]
         ax_angle.plot(centres, m["si_o_si_histogram"], color=colour, label=f"gen {rate} K/ps")
@@ -293,6 +293,13 @@ def plot(result: dict, path: Path) -> str:
             ax_angle.plot(centres, data["metrics"]["si_o_si_histogram"], "--", color=colour)
             ax_ring.plot(range(len(data["metrics"]["ring_distribution"])),
                          data["metrics"]["ring_distribution"], "x--", color=colour)
+    quench = result.get("md_quench")
+    if quench is not None:
+        m = quench["metrics"]
+        ax_angle.plot(centres, m["si_o_si_histogram"], ":", color="k",
+                      label=f"MD quench {quench['rate']:g} K/ps")
+        ax_ring.plot(range(len(m["ring_distribution"])), m["ring_distribution"], "s:",
+                     color="k", label=f"MD quench {quench['rate']:g}")
     ax_angle.set(xlabel="Si-O-Si angle (degrees)", ylabel="density",
                  title="generated (solid) vs MD data (dashed)")
     ax_ring.set(xlabel="ring size (Si atoms)", ylabel="fraction of rings", xlim=(2, MAX_RING))
