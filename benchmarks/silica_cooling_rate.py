@@ -61,7 +61,8 @@ EXTRAPOLATED_RATES = (0.01, 1000.0)
 MAX_RING = 12
 #: DM2's melt-quench (seeds/004, Methods): 50 ps NVT + 50 ps NPT set-up, 50 ps melt at
 #: 5000 K and 100 ps relaxation at 300 K (ps), and the cooling 5000 -> 300 K (K).
-DM2_FIXED_PS, DM2_COOLING_K = 250.0, 4700.0
+DM2_MELT_K, DM2_GLASS_K = 5000.0, 300.0
+DM2_FIXED_PS, DM2_COOLING_K = 250.0, DM2_MELT_K - DM2_GLASS_K
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -208,11 +209,11 @@ def md_quench(references: dict[float, list[Atoms]], args) -> dict:
     start = references[max(references)][0]
     began = time.perf_counter()
     quenched = run_stages(start, args.md_potential,
-                          [Stage("nvt", 5000.0, None, melt_ps, measure_msd=True),
-                           Stage("nvt", 5000.0, 300.0, (5000.0 - 300.0) / rate)],
+                          [Stage("nvt", DM2_MELT_K, None, melt_ps, measure_msd=True),
+                           Stage("nvt", DM2_MELT_K, DM2_GLASS_K, DM2_COOLING_K / rate)],
                           timestep_fs=1.0, seed=args.seed + 1)
-    glass = refine(quenched, args.md_potential, nvt_ps=0.0, npt_ps=relax_ps, seed=args.seed,
-                   verbose=False)
+    glass = refine(quenched, args.md_potential, nvt_ps=0.0, npt_ps=relax_ps,
+                   temperature=DM2_GLASS_K, seed=args.seed, verbose=False)
     return {
         "rate": rate, "potential": args.md_potential, "n_atoms": len(start),
         "melt_ps": melt_ps, "relax_ps": relax_ps,
@@ -268,7 +269,7 @@ def table(result: dict) -> str:
     quench = result.get("md_quench")
     if quench is not None:
         m = quench["metrics"]
-        rows.append(["md-quench", str(quench["rate"]), 1, *(m[key] for _, key in COLUMNS),
+        rows.append(["md-quench", str(quench["rate"]), quench["n"], *(m[key] for _, key in COLUMNS),
                      m["density_g_cm3"]["mean"], quench["time_per_structure_s"]])
     headers = ["set", "K/ps", "n", *(name for name, _ in COLUMNS), "g/cm3", "s/struct"]
     return format_table(headers, rows)

@@ -355,6 +355,7 @@ def test_silica_cooling_rate(tmp_path):
     assert generated["n"] == 1 and generated["time_per_structure_s"] > 0
     assert 0.0 <= generated["metrics"]["former_fraction"] <= 1.0
     assert (tmp_path / "silica_cooling_rate_toy-sio2.json").exists()
+    assert Path(result["png"]).exists()
     # a real melt-quench beside the data, without generation
     result = silica_cooling_rate.main(["--checkpoint", str(checkpoint), "--dataset", data.path,
                                        "--split", "all", "--quick", "--count", "0", "--out",
@@ -369,7 +370,6 @@ def test_silica_cooling_rate(tmp_path):
     assert "md-quench" in silica_cooling_rate.table(result)
     with pytest.raises(SystemExit):  # a melt-quench needs a potential to run it with
         silica_cooling_rate.main(["--checkpoint", str(checkpoint), "--md-quench", "100"])
-    assert Path(result["png"]).exists()
 
 
 def test_analyze_memory(tmp_path):
