@@ -216,20 +216,38 @@ def objective_loss(
     step_size = torch.zeros_like(t) if card.shortcut else None
     inputs = (noised.positions, noised.elements, batch.cell, batch.system_idx, t,
               batch.properties, mask)
-    extra = {}
-    if card.model_config.get("self_condition") and float(
-            torch.rand((), generator=generator, device=t.device)) < SELF_CONDITION_FRACTION:
-        # the first pass through the bare module (not a DDP wrapper), as the shortcut targets
-        inner = getattr(model, "module", model)
-        with torch.no_grad():
-            first_x, _ = inner(*inputs, step_size=step_size, generator=generator)
-        extra["previous_clean"] = inner.clean_estimate(noised.positions, first_x,
-                                                       batch.system_idx, t)
+    previous = _first_clean_estimate(model, inputs, card, step_size, generator)
+    extra = {} if previous is None else {"previous_clean": previous}
     pred_x, pred_e = model(*inputs, step_size=step_size, generator=generator, **extra)
     weight = position_loss_weight(t, card) if card.objective == "eps" else None
     if weight is not None:
         weight = weight[batch.system_idx]
     return _per_atom_loss(pred_x, noised.target_x, pred_e, noised.target_e, card, weight)
+
+
+def _first_clean_estimate(
+    model: torch.nn.Module,
+    inputs: tuple,
+    card: ModelCard,
+    step_size: Tensor | None,
+    generator: torch.Generator,
+) -> Tensor | None:
+    """Self-conditioning input of a training call, or None.
+
+    For a self-conditioning model, on :data:`SELF_CONDITION_FRACTION` of the calls: the
+    clean positions (Å) implied by a first pass without gradient through the bare module
+    (not a DDP wrapper: one synchronised forward per backward). ``inputs`` are the
+    network's positional arguments ``(positions, elements, cell, system_idx, t,
+    properties, property_mask)``.
+    """
+    t = inputs[4]
+    if not card.model_config.get("self_condition") or float(
+            torch.rand((), generator=generator, device=t.device)) >= SELF_CONDITION_FRACTION:
+        return None
+    inner = getattr(model, "module", model)
+    with torch.no_grad():
+        first_x, _ = inner(*inputs, step_size=step_size, generator=generator)
+    return inner.clean_estimate(inputs[0], first_x, inputs[3], t)
 
 
 def denoising_loss(
@@ -330,7 +348,10 @@ def shortcut_loss(
     :func:`denoising_loss`; for ``eps`` models the element term is measured in noise
     units (the velocity error times ``2d / B``, ``B`` the noise coefficient of the DDIM
     element step), so that it does not swamp the positions where ``alpha_e -> 0``. The
-    model must take a step size (``card.shortcut``).
+    model must take a step size (``card.shortcut``). A self-conditioning model sees what
+    the sampler gives it: on :data:`SELF_CONDITION_FRACTION` of the calls a first estimate
+    in the full step and the first half step, and the first half step's estimate in the
+    second.
     """
     if not card.shortcut:
         raise ValueError("shortcut_loss needs a model trained with shortcut=True")
@@ -345,23 +366,33 @@ def shortcut_loss(
     mask = drop_properties(batch.property_mask, p_drop, generator)
     idx, cell = batch.system_idx, batch.cell
 
-    def velocity(net, positions: Tensor, elements: Tensor, time: Tensor, step: Tensor):
+    def velocity(net, positions: Tensor, elements: Tensor, time: Tensor, step: Tensor,
+                 previous: Tensor | None):
+        extra = {} if previous is None else {"previous_clean": previous}
         out_x, out_e = net(positions, elements, cell, idx, time, batch.properties, mask,
-                           step_size=step, generator=generator)
-        return _shortcut_velocity(out_x, out_e, elements, time, step, idx, card)
+                           step_size=step, generator=generator, **extra)
+        u = _shortcut_velocity(out_x, out_e, elements, time, step, idx, card)
+        return u, out_x
 
+    # Self-conditioning as in sampling: the first call may see an earlier estimate, the
+    # second sees the one implied by the first.
+    first = _first_clean_estimate(
+        model, (noised.positions, noised.elements, cell, idx, t, batch.properties, mask),
+        card, torch.zeros_like(t), generator)
     # The targets use the bare module (not a DDP wrapper: one synchronised forward per
     # backward).
     inner = getattr(model, "module", model)
     with torch.no_grad():
-        u1_x, u1_e = velocity(inner, noised.positions, noised.elements, t, d)
+        (u1_x, u1_e), out1_x = velocity(inner, noised.positions, noised.elements, t, d, first)
+        second = (inner.clean_estimate(noised.positions, out1_x, idx, t)
+                  if card.model_config.get("self_condition") else None)
         d_atom = d[idx].unsqueeze(-1)
         x_mid = wrap_positions(noised.positions - d_atom * u1_x.detach(), cell, idx)
         e_mid = noised.elements - d_atom * u1_e.detach()
-        u2_x, u2_e = velocity(inner, x_mid, e_mid, (t - d).clamp(min=0.0), d)
+        (u2_x, u2_e), _ = velocity(inner, x_mid, e_mid, (t - d).clamp(min=0.0), d, second)
         target_x = (0.5 * (u1_x + u2_x)).detach()
         target_e = (0.5 * (u1_e + u2_e)).detach()
-    pred_x, pred_e = velocity(model, noised.positions, noised.elements, t, 2.0 * d)
+    (pred_x, pred_e), _ = velocity(model, noised.positions, noised.elements, t, 2.0 * d, first)
     if card.objective == "eps" and not card.fixed_composition:
         scale = _element_noise_units(card, t, 2.0 * d, idx, like=noised.elements)
         pred_e, target_e = scale * pred_e, scale * target_e

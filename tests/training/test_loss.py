@@ -150,3 +150,37 @@ def test_self_conditioning_passes_a_first_estimate_on_some_steps(structures, tin
         assert step_calls in ([False], [False, True])
         assert (float(model.self_gate.grad) != 0.0) == used[-1]
     assert 10 <= sum(used) <= 30
+
+
+def test_shortcut_loss_self_conditions_as_the_sampler_does(structures, tiny_model):
+    """The second half step always sees the first half step's clean estimate; on about half
+    the steps a first pass without gradient also feeds the first half step and the trained
+    full step, and only then does the gate get a gradient."""
+    torch.manual_seed(0)
+    config = DenoiserConfig(n_classes=3, property_names=("g",), self_condition=True,
+                            shortcut=True, channel_distances=True, **tiny_model)
+    model = Denoiser(config).double()
+    card = ModelCard(name="t", elements=["O", "Si"], model_config=asdict(config),
+                     property_names=["g"], property_mean=[30.0], property_std=[5.0],
+                     shortcut=True)
+    batch = collate(structures, card.elements, ["g"], [30.0], [5.0]).to("cpu", torch.float64)
+    calls = []
+    original = model.forward
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("previous_clean") is not None)
+        return original(*args, **kwargs)
+
+    model.forward = counting
+    used = []
+    for seed in range(40):
+        model.zero_grad()
+        start = len(calls)
+        loss = shortcut_loss(model, batch, card, generator=torch.Generator().manual_seed(seed))
+        loss.total.backward()
+        assert torch.isfinite(loss.total)
+        step_calls = calls[start:]
+        assert step_calls in ([False, True, False], [False, True, True, True])
+        used.append(len(step_calls) == 4)
+        assert (float(model.self_gate.grad) != 0.0) == used[-1]
+    assert 10 <= sum(used) <= 30
