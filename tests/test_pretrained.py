@@ -33,9 +33,11 @@ def test_shipped_model_generates(name):
 def test_shortcut_model_generates_in_its_card_steps_without_options():
     gen = AmorphousGenerator.pretrained("a-Si-shortcut", device="cpu")
     assert gen.card.shortcut and gen.card.training["init_from"]["name"] == "a-Si"
-    assert gen.card.sampling == {"sampler": "shortcut", "steps": 10}
+    assert gen.card.sampling == {"sampler": "shortcut", "steps": 10,
+                                 "targets": {"cooling_rate": 1.0}}
     (atoms,) = gen.generate(1, n_atoms=64, seed=0, progress=False)
     assert (atoms.info["sampler"], atoms.info["steps"]) == ("shortcut", 10)
+    assert atoms.info["target_cooling_rate"] == 1.0
     assert len(atoms) == 64 and np.isfinite(atoms.positions).all()
 
 
