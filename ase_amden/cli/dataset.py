@@ -1,15 +1,15 @@
-"""``ase-amden dataset make|import|merge|info``."""
+"""``ase-amden dataset make|import|merge|info|exploits``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from .arguments import positive_int
+from .arguments import nonnegative_float, positive_float, positive_int
 
 
 def add_dataset_parser(subparsers) -> None:
-    """Register ``dataset make``, ``dataset import`` and ``dataset info``."""
+    """Register ``dataset make``, ``import``, ``merge``, ``info`` and ``exploits``."""
     from ..data import PROTOCOLS
 
     parser = subparsers.add_parser("dataset", help="make or inspect melt-quench datasets")
@@ -64,6 +64,32 @@ def add_dataset_parser(subparsers) -> None:
     info.add_argument("path")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(handler=_info)
+
+    exploits = sub.add_parser(
+        "exploits", help="ranked pairs for an energy model: descents of its noise energy "
+        "that a true potential refuses (training data for 'train --ranking')",
+        description="Descend the noise energy of an energy model (FIRE at time --t) from "
+        "each start glass, relax start and end with --potential, and keep each descent that "
+        "lowered the noise energy while the relaxed true energy rose, as a pair (start, "
+        "exploit). Pairs are appended to --output if it exists.")
+    exploits.add_argument("model", help="energy-model checkpoint (.pt) or shipped model name")
+    exploits.add_argument("starts", help="HDF5 dataset of glasses to start from")
+    exploits.add_argument("--potential", required=True,
+                          help="true potential (ase_amden.potentials name), e.g. sw-si")
+    exploits.add_argument("--output", required=True, help="HDF5 file of ranked pairs")
+    exploits.add_argument("--split", choices=("train", "test"), default="train",
+                          help="split of the starts (default train)")
+    exploits.add_argument("--first", type=int, default=0, help="first start in the split")
+    exploits.add_argument("--count", type=positive_int, default=None,
+                          help="number of starts (default: the rest of the split)")
+    exploits.add_argument("--t", type=positive_float, default=0.05,
+                          help="diffusion time of the noise energy (default 0.05)")
+    exploits.add_argument("--steps", type=positive_int, default=300,
+                          help="FIRE steps on the noise energy (default 300)")
+    exploits.add_argument("--min-rise", type=nonnegative_float, default=1e-3,
+                          help="least rise of the relaxed true energy, eV/atom (default 0.001)")
+    exploits.add_argument("--quiet", action="store_true", help="no progress bar")
+    exploits.set_defaults(handler=_exploits)
 
 
 def _make(args: argparse.Namespace) -> int:
@@ -141,4 +167,40 @@ def _info(args: argparse.Namespace) -> int:
     print(f"{'property':<18}{'units':<10}{'min':>12}{'mean':>12}{'max':>12}")
     for name, c in summary["properties"].items():
         print(f"{name:<18}{c['units']:<10}{c['min']:>12.4g}{c['mean']:>12.4g}{c['max']:>12.4g}")
+    return 0
+
+
+def _exploits(args: argparse.Namespace) -> int:
+    import os
+
+    from ..calculators import NoiseEnergyCalculator
+    from ..data import AmorphousDataset
+    from ..errors import AmdenError
+    from ..training.ranking import RANK_PAIR, TRUE_ENERGY, find_exploits
+
+    if os.path.exists(args.model):
+        calc = NoiseEnergyCalculator(args.model, t=args.t)
+    else:
+        calc = NoiseEnergyCalculator.pretrained(args.model, t=args.t)
+    if args.first < 0:
+        raise AmdenError(f"--first must be >= 0, got {args.first}")
+    split = AmorphousDataset(args.starts).subset(args.split)
+    end = None if args.count is None else args.first + args.count
+    starts = split[args.first:end]
+    earlier = list(AmorphousDataset(args.output)) if os.path.exists(args.output) else []
+    first_pair = 1 + max((int(a.info[RANK_PAIR]) for a in earlier), default=-1)
+    pairs = find_exploits(calc, starts, args.potential, steps=args.steps,
+                          min_rise=args.min_rise, first_pair=first_pair,
+                          progress=not args.quiet)
+    everything = earlier + pairs
+    for atoms in everything:
+        atoms.info.pop("sample_index", None)
+    AmorphousDataset.write(
+        args.output, everything, units={TRUE_ENERGY: "eV/atom"},
+        protocol={"kind": "ranking pairs", "model": args.model, "t": args.t,
+                  "potential": args.potential, "steps": args.steps},
+        held_out_mask=[False] * len(everything))
+    if not args.quiet:
+        print(f"{args.output}: {len(pairs) // 2} new pair(s) from {len(starts)} start(s), "
+              f"{len(everything) // 2} in all")
     return 0

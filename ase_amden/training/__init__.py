@@ -25,6 +25,7 @@ from ase_amden.training.loss import (
     objective_loss,
     shortcut_loss,
 )
+from ase_amden.training.ranking import RankingPairs, find_exploits, ranking_loss
 from ase_amden.training.trainer import TrainConfig, Trainer, train
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "ExponentialMovingAverage",
     "LoadedCheckpoint",
     "LossTerms",
+    "RankingPairs",
     "TimeSampling",
     "TrainConfig",
     "Trainer",
@@ -43,9 +45,11 @@ __all__ = [
     "denoising_loss",
     "element_vocabulary",
     "export_for_shipping",
+    "find_exploits",
     "flow_matching_loss",
     "load_checkpoint",
     "objective_loss",
+    "ranking_loss",
     "read_checkpoint",
     "save_checkpoint",
     "shortcut_loss",

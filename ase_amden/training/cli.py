@@ -115,6 +115,13 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         "batch them there (no per-step host work)")
     parser.add_argument("--compile", action="store_true",
                         help="run the network through torch.compile (not with --energy)")
+    parser.add_argument("--ranking", default=None, metavar="PAIRS.h5",
+                        help="energy models: add a ranking loss on these ranked structure "
+                        "pairs (from 'ase-amden dataset exploits')")
+    parser.add_argument("--ranking-weight", type=positive_float, default=1.0,
+                        help="weight of the ranking loss (default 1)")
+    parser.add_argument("--ranking-pairs", type=positive_int, default=2,
+                        help="ranked pairs per step (default 2)")
     parser.add_argument("--time-limit", type=positive_float, default=None, metavar="MINUTES",
                         help="stop cleanly after this many minutes of this call, writing "
                         "last.pt (resumable); a cosine schedule then ends at the limit")
@@ -181,6 +188,9 @@ def run_train(args: argparse.Namespace) -> int:
         data_on_device=args.data_on_device,
         compile=args.compile,
         time_limit_min=args.time_limit,
+        ranking=args.ranking,
+        ranking_weight=args.ranking_weight,
+        ranking_pairs=args.ranking_pairs,
     )
     data = _read_data(Path(args.dataset))
     path = train(data, config, args.name, resume=args.resume, verbose=not args.quiet)

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 import ase_amden
 from ase_amden.atomic import atomic_write, remove_stale_tmp
 from ase_amden.checks import pair_min_distances
+from ase_amden.data.dataset import AmorphousDataset
 from ase_amden.errors import CheckpointError, InvalidArgumentError, InvalidStructureError
 from ase_amden.models import Denoiser, DenoiserConfig
 from ase_amden.models.card import ModelCard
@@ -47,6 +48,7 @@ from ase_amden.training.checkpoint import backup_path, read_checkpoint, save_che
 from ase_amden.training.distributed import DistributedContext, epoch_shard, init_distributed
 from ase_amden.training.ema import ExponentialMovingAverage
 from ase_amden.training.loss import LossTerms, TimeSampling, objective_loss, shortcut_loss
+from ase_amden.training.ranking import RankingPairs, ranking_loss
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _OBJECTIVES = ("eps", "flow")
@@ -146,6 +148,13 @@ class TrainConfig:
     compile
         Run the network through :func:`torch.compile` (noise-prediction models; the
         energy variant's double backward is not supported by it).
+    ranking
+        Dataset (.h5) of ranked structure pairs (``rank_pair``, ``true_energy``; see
+        :mod:`ase_amden.training.ranking`) for energy models: every step adds
+        ``ranking_weight`` times the logistic ranking loss of ``ranking_pairs`` random
+        pairs at ``t`` uniform in ``ranking_times``.
+    ranking_weight, ranking_pairs, ranking_times
+        Weight of the ranking loss, pairs per step, range of its diffusion times.
     time_limit_min
         Wall-clock budget of this call, minutes: after the step that reaches it, the run
         writes ``last.pt`` and returns (resume continues it). The cosine schedule then
@@ -195,6 +204,10 @@ class TrainConfig:
     data_on_device: bool = False
     compile: bool = False
     time_limit_min: float | None = None
+    ranking: str | None = None
+    ranking_weight: float = 1.0
+    ranking_pairs: int = 2
+    ranking_times: tuple[float, float] = (0.02, 0.1)
 
     def __post_init__(self):
         if self.objective not in _OBJECTIVES:
@@ -244,6 +257,19 @@ class TrainConfig:
         if self.time_limit_min is not None and self.time_limit_min <= 0:
             raise InvalidArgumentError(
                 f"time_limit_min must be positive, got {self.time_limit_min}")
+        if self.ranking is not None and not self.energy:
+            raise InvalidArgumentError(
+                "ranking pairs train the noise energy of an energy model; train with "
+                "energy=True (--energy) or drop ranking")
+        if not (math.isfinite(self.ranking_weight) and self.ranking_weight >= 0
+                and self.ranking_pairs >= 1):
+            raise InvalidArgumentError(
+                f"ranking_weight must be a number >= 0 and ranking_pairs >= 1, got "
+                f"{self.ranking_weight} and {self.ranking_pairs}")
+        low, high = self.ranking_times
+        if not 0.0 < low <= high <= 1.0:
+            raise InvalidArgumentError(
+                f"ranking_times must satisfy 0 < low <= high <= 1, got {self.ranking_times}")
         self.times()  # validates the time sampling
 
     def times(self) -> TimeSampling:
@@ -389,6 +415,8 @@ class Trainer:
         self.ema: ExponentialMovingAverage | None = None
         self._on_device: list[Batch] | None = None
         self.stopped_by_time = False
+        self.ranking = (RankingPairs.from_structures(AmorphousDataset(config.ranking))
+                        if config.ranking else None)
 
     def _make_card(self, name: str, units: dict[str, str]) -> ModelCard:
         cfg = self.config
@@ -490,14 +518,30 @@ class Trainer:
         forward = _Autocast(net, device) if cfg.amp else net
         main = objective_loss(forward, batch, card, generator=generator, p_drop=cfg.p_drop,
                               times=cfg.times())
+        total = main.total
+        if self.ranking is not None:
+            total = total + cfg.ranking_weight * self._ranking_loss(net, step, ctx, device)
         hold = net.no_sync() if with_shortcut and ctx.enabled else contextlib.nullcontext()
         with hold:
-            main.total.backward()
+            total.backward()
+        if self.ranking is not None:
+            main = LossTerms(total.detach(), main.positions, main.elements)
         if not with_shortcut:
             return main
         extra = shortcut_loss(forward, batch, card, generator=generator, p_drop=cfg.p_drop)
         extra.total.backward()
         return LossTerms((main.total + extra.total).detach(), main.positions, main.elements)
+
+    def _ranking_loss(self, net: torch.nn.Module, step: int, ctx: DistributedContext,
+                      device: torch.device) -> torch.Tensor:
+        """Ranking loss of ``ranking_pairs`` random pairs (its own random stream)."""
+        generator = self._generator(step, ctx.rank, device, stream=2)
+        chosen = torch.randint(len(self.ranking), (self.config.ranking_pairs,),
+                               generator=generator, device=device).tolist()
+        better = self._collate([self.ranking.better[i] for i in chosen], device)
+        worse = self._collate([self.ranking.worse[i] for i in chosen], device)
+        return ranking_loss(net, better, worse, self.card, times=self.config.ranking_times,
+                            generator=generator)
 
     def validation_loss(self, model: torch.nn.Module, device: torch.device) -> float:
         """Mean loss over the validation structures with fixed noise (seeded per run)."""
