@@ -13,7 +13,8 @@ quench and anneal reference sets this measures:
   Descent that lowers E_hat below the anneal references while the true energy rises means the
   network has minima that no real glass has: HMC denoising will find them.
 
-Writes ``noise_landscape.json`` into ``--out``. Minutes on a CPU.
+Writes ``noise_landscape.json`` (``noise_landscape_<tag>.json`` with ``--tag``) into
+``--out``. Minutes on a CPU.
 
 Run on the shipped model (from the repository root)::
 
@@ -68,6 +69,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--descent-t", type=float, default=0.05, help="t of the descent")
     parser.add_argument("--descent-steps", type=int, default=None,
                         help="FIRE steps on E_hat (default 300)")
+    parser.add_argument("--tag", default="",
+                        help="suffix of the JSON name, noise_landscape_<tag>.json")
     parser.add_argument("--fmax", type=float, default=0.01,
                         help="force tolerance of the true-potential relaxation, eV/Å")
     args = parser.parse_args(argv)
@@ -144,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
                     "true_change": mean_std(change)},
         "unconverged_relaxations": counter.get("unconverged", 0),
     }
-    path = write_json(args.out, "noise_landscape.json", data)
+    name = "_".join(filter(None, ("noise_landscape", args.tag)))
+    path = write_json(args.out, f"{name}.json", data)
     say(format_table(
         ["set", "true E eV/atom"] + [f"E_hat t={t}" for t in ranking],
         [[name, true_energy[name]["mean"]] + [ranking[t][name]["mean"] for t in ranking]

@@ -239,9 +239,9 @@ def test_noise_landscape(files, tmp_path):
     data = noise_landscape.main([
         "--checkpoint", str(files["energy"]), "--melt", files["si_data"],
         "--quench", files["si_data"], "--times", "0.05,0.2", "--quick", "--quiet",
-        "--out", str(tmp_path),
+        "--out", str(tmp_path), "--tag", "arm",
     ])
-    assert (tmp_path / "noise_landscape.json").exists()
+    assert (tmp_path / "noise_landscape_arm.json").exists()
     assert set(data["ranking"]) == {"0.05", "0.2"}
     # the same structures in both sets: equal E_hat, so not strictly ranked
     for row in data["ranking"].values():
