@@ -70,8 +70,8 @@ def add_dataset_parser(subparsers) -> None:
         "that a true potential refuses (training data for 'train --ranking')",
         description="Descend the noise energy of an energy model (FIRE at time --t) from "
         "each start glass, relax start and end with --potential, and keep each descent that "
-        "lowered the noise energy while the relaxed true energy rose, as a pair (start, "
-        "exploit). Pairs are appended to --output if it exists.")
+        "lowered the noise energy while the relaxed true energy rose by more than --min-rise, "
+        "as a pair (start, exploit). Pairs are appended to --output if it exists.")
     exploits.add_argument("model", help="energy-model checkpoint (.pt) or shipped model name")
     exploits.add_argument("starts", help="HDF5 dataset of glasses to start from")
     exploits.add_argument("--potential", required=True,
@@ -178,12 +178,12 @@ def _exploits(args: argparse.Namespace) -> int:
     from ..errors import AmdenError
     from ..training.ranking import RANK_PAIR, TRUE_ENERGY, find_exploits
 
+    if args.first < 0:
+        raise AmdenError(f"--first must be >= 0, got {args.first}")
     if os.path.exists(args.model):
         calc = NoiseEnergyCalculator(args.model, t=args.t)
     else:
         calc = NoiseEnergyCalculator.pretrained(args.model, t=args.t)
-    if args.first < 0:
-        raise AmdenError(f"--first must be >= 0, got {args.first}")
     split = AmorphousDataset(args.starts).subset(args.split)
     end = None if args.count is None else args.first + args.count
     starts = split[args.first:end]
