@@ -9,7 +9,7 @@ HMC denoising finds such minima. Here they are found and turned into training da
 - :func:`find_exploits` descends ``E_hat`` at a small ``t`` from given glasses (FIRE on
   :class:`~ase_amden.calculators.NoiseEnergyCalculator`), relaxes start and end with a
   true potential, and keeps each descent that lowered ``E_hat`` while the relaxed true
-  energy rose as a ranked pair (start, exploit);
+  energy rose as a ranked pair of the relaxed start and the relaxed exploit;
 - :class:`RankingPairs` reads such pairs from a dataset, and :func:`ranking_loss` is a
   logistic (Bradley-Terry) loss on the noise energy per atom of each pair at a small
   ``t``: the member with the lower relaxed true energy should have the lower ``E_hat``.
@@ -30,7 +30,7 @@ from ase.optimize import FIRE
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ase_amden.analysis.relax import relaxed_energies
+from ase_amden.analysis.relax import as_calculator, relax
 from ase_amden.errors import DatasetFormatError, InvalidArgumentError
 from ase_amden.models.card import ModelCard
 from ase_amden.training.batching import Batch
@@ -86,8 +86,10 @@ def find_exploits(
     Returns
     -------
     list of ase.Atoms
-        Two structures per exploit, the start then the exploit, with ``info``
-        ``rank_pair`` and ``true_energy`` (relaxed, eV/atom); unrelaxed positions.
+        Two structures per exploit, the start then the exploit, each relaxed with the
+        true potential (its inherent structure: the pair differs in structure, not in
+        thermal noise, which the noise energy rightly ranks), with ``info`` ``rank_pair``
+        and ``true_energy`` (eV/atom).
 
     """
     if steps < 1 or fmax <= 0 or true_fmax <= 0 or min_rise < 0:
@@ -95,6 +97,7 @@ def find_exploits(
             f"need steps >= 1, fmax > 0, true_fmax > 0 and min_rise >= 0; got steps={steps}, "
             f"fmax={fmax}, true_fmax={true_fmax}, min_rise={min_rise}")
     pairs: list[Atoms] = []
+    true_calc = as_calculator(true_calc)
     for start in tqdm(list(starts), desc="exploits", disable=not progress):
         moved = Atoms(start.numbers, start.positions, cell=start.cell, pbc=True)
         moved.calc = calc
@@ -102,10 +105,11 @@ def find_exploits(
         FIRE(moved, logfile=None).run(fmax=fmax, steps=steps)
         after = moved.get_potential_energy()
         clean = Atoms(start.numbers, start.positions, cell=start.cell, pbc=True)
-        true_start, true_end = relaxed_energies([clean, moved], true_calc, fmax=true_fmax)
+        relaxed = [relax(atoms, true_calc, fmax=true_fmax) for atoms in (clean, moved)]
+        true_start, true_end = (a.get_potential_energy() / len(a) for a in relaxed)
         if after < before and true_end > true_start + min_rise:
             number = first_pair + len(pairs) // 2
-            for atoms, energy in ((clean, true_start), (moved, true_end)):
+            for atoms, energy in zip(relaxed, (true_start, true_end), strict=True):
                 item = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=True)
                 item.info = {RANK_PAIR: float(number), TRUE_ENERGY: float(energy)}
                 pairs.append(item)

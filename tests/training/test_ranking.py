@@ -13,6 +13,7 @@ from ase_amden.cli.dataset import add_dataset_parser
 from ase_amden.data import AmorphousDataset
 from ase_amden.errors import AmdenError, DatasetFormatError, InvalidArgumentError
 from ase_amden.models import Denoiser, DenoiserConfig, ModelCard
+from ase_amden.potentials import get_calculator
 from ase_amden.training import (
     RankingPairs,
     Trainer,
@@ -60,8 +61,13 @@ def test_a_landscape_that_pulls_away_from_the_crystal_is_an_exploit_ranked_by_sw
     assert start.info[RANK_PAIR] == exploit.info[RANK_PAIR] == 3.0
     assert start.info[TRUE_ENERGY] == pytest.approx(SW_DIAMOND, abs=2e-4)
     assert exploit.info[TRUE_ENERGY] > SW_DIAMOND + 0.1
-    np.testing.assert_allclose(start.positions, crystal.positions)
-    np.testing.assert_allclose(exploit.positions, target, atol=0.05)  # the wrong minimum
+    # Both are stored relaxed with SW: the crystal as it was, the exploit as the defect
+    # structure the wrong minimum relaxes to.
+    np.testing.assert_allclose(start.positions, crystal.positions, atol=1e-3)
+    exploit.calc = get_calculator("sw-si")
+    assert exploit.get_potential_energy() / len(exploit) == pytest.approx(
+        exploit.info[TRUE_ENERGY], abs=1e-6)
+    assert np.abs(exploit.get_forces()).max() < 0.02
     ranked = RankingPairs.from_structures(pairs)
     assert ranked.better[0] is start and ranked.worse[0] is exploit
 
