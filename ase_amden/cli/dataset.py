@@ -1,4 +1,4 @@
-"""``ase-amden dataset make|import|merge|info|exploits``."""
+"""``ase-amden dataset make|import|merge|info|exploits|pairs``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from .arguments import nonnegative_float, positive_float, positive_int
 
 
 def add_dataset_parser(subparsers) -> None:
-    """Register ``dataset make``, ``import``, ``merge``, ``info`` and ``exploits``."""
+    """Register ``dataset make``, ``import``, ``merge``, ``info``, ``exploits``, ``pairs``."""
     from ..data import PROTOCOLS
 
     parser = subparsers.add_parser("dataset", help="make or inspect melt-quench datasets")
@@ -90,6 +90,23 @@ def add_dataset_parser(subparsers) -> None:
                           help="least rise of the relaxed true energy, eV/atom (default 0.001)")
     exploits.add_argument("--quiet", action="store_true", help="no progress bar")
     exploits.set_defaults(handler=_exploits)
+
+    pairs = sub.add_parser(
+        "pairs", help="ranked pairs from data of known order (anchors for 'train --ranking')",
+        description="Pair the k-th structure of one dataset with the k-th of another, relax "
+        "both with --potential and store them as a ranked pair (ordered by relaxed energy), "
+        "e.g. annealed against quenched glasses. Pairs are appended to --output if it exists.")
+    pairs.add_argument("first_data", help="HDF5 dataset")
+    pairs.add_argument("second_data", help="HDF5 dataset (same atom counts)")
+    pairs.add_argument("--potential", required=True,
+                       help="true potential (ase_amden.potentials name), e.g. sw-si")
+    pairs.add_argument("--output", required=True, help="HDF5 file of ranked pairs")
+    pairs.add_argument("--split", choices=("train", "test"), default="train",
+                       help="split of both datasets (default train)")
+    pairs.add_argument("--count", type=positive_int, default=None,
+                       help="number of pairs (default: as many as both splits have)")
+    pairs.add_argument("--quiet", action="store_true", help="no progress bar")
+    pairs.set_defaults(handler=_pairs_of_data)
 
 
 def _make(args: argparse.Namespace) -> int:
@@ -176,7 +193,7 @@ def _exploits(args: argparse.Namespace) -> int:
     from ..calculators import NoiseEnergyCalculator
     from ..data import AmorphousDataset
     from ..errors import AmdenError
-    from ..training.ranking import RANK_PAIR, TRUE_ENERGY, find_exploits
+    from ..training.ranking import find_exploits
 
     if args.first < 0:
         raise AmdenError(f"--first must be >= 0, got {args.first}")
@@ -187,20 +204,53 @@ def _exploits(args: argparse.Namespace) -> int:
     split = AmorphousDataset(args.starts).subset(args.split)
     end = None if args.count is None else args.first + args.count
     starts = split[args.first:end]
-    earlier = list(AmorphousDataset(args.output)) if os.path.exists(args.output) else []
-    first_pair = 1 + max((int(a.info[RANK_PAIR]) for a in earlier), default=-1)
+    earlier, first_pair = _earlier_pairs(args.output)
     pairs = find_exploits(calc, starts, args.potential, steps=args.steps,
                           min_rise=args.min_rise, first_pair=first_pair,
                           progress=not args.quiet)
+    _write_pairs(args, earlier, pairs, {"kind": "ranking pairs", "model": args.model,
+                                        "t": args.t, "potential": args.potential,
+                                        "steps": args.steps})
+    if not args.quiet:
+        print(f"{len(pairs) // 2} exploit(s) from {len(starts)} start(s)")
+    return 0
+
+
+def _pairs_of_data(args: argparse.Namespace) -> int:
+    from ..data import AmorphousDataset
+    from ..training.ranking import relaxed_pairs
+
+    firsts, seconds = (AmorphousDataset(path).subset(args.split)[:args.count]
+                       for path in (args.first_data, args.second_data))
+    n = min(len(firsts), len(seconds))
+    earlier, first_pair = _earlier_pairs(args.output)
+    pairs = relaxed_pairs(firsts[:n], seconds[:n], args.potential, first_pair=first_pair,
+                          progress=not args.quiet)
+    _write_pairs(args, earlier, pairs, {"kind": "ranking pairs", "potential": args.potential,
+                                        "data": [args.first_data, args.second_data]})
+    return 0
+
+
+def _earlier_pairs(path: str) -> tuple[list, int]:
+    """Pairs already in ``path`` (if it exists) and the number of the next pair."""
+    import os
+
+    from ..data import AmorphousDataset
+    from ..training.ranking import RANK_PAIR
+
+    earlier = list(AmorphousDataset(path)) if os.path.exists(path) else []
+    return earlier, 1 + max((int(a.info[RANK_PAIR]) for a in earlier), default=-1)
+
+
+def _write_pairs(args: argparse.Namespace, earlier: list, pairs: list, protocol: dict) -> None:
+    """Write earlier and new pairs to ``args.output`` (atomically), all in the train split."""
+    from ..data import AmorphousDataset
+    from ..training.ranking import TRUE_ENERGY
+
     everything = earlier + pairs
     for atoms in everything:
         atoms.info.pop("sample_index", None)
-    AmorphousDataset.write(
-        args.output, everything, units={TRUE_ENERGY: "eV/atom"},
-        protocol={"kind": "ranking pairs", "model": args.model, "t": args.t,
-                  "potential": args.potential, "steps": args.steps},
-        held_out_mask=[False] * len(everything))
+    AmorphousDataset.write(args.output, everything, units={TRUE_ENERGY: "eV/atom"},
+                           protocol=protocol, held_out_mask=[False] * len(everything))
     if not args.quiet:
-        print(f"{args.output}: {len(pairs) // 2} new pair(s) from {len(starts)} start(s), "
-              f"{len(everything) // 2} in all")
-    return 0
+        print(f"{args.output}: {len(pairs) // 2} new pair(s), {len(everything) // 2} in all")

@@ -25,7 +25,7 @@ from ase_amden.training.loss import (
     objective_loss,
     shortcut_loss,
 )
-from ase_amden.training.ranking import RankingPairs, find_exploits, ranking_loss
+from ase_amden.training.ranking import RankingPairs, find_exploits, ranking_loss, relaxed_pairs
 from ase_amden.training.trainer import TrainConfig, Trainer, train
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "objective_loss",
     "ranking_loss",
     "read_checkpoint",
+    "relaxed_pairs",
     "save_checkpoint",
     "shortcut_loss",
     "train",

@@ -10,6 +10,8 @@ HMC denoising finds such minima. Here they are found and turned into training da
   :class:`~ase_amden.calculators.NoiseEnergyCalculator`), relaxes start and end with a
   true potential, and keeps each descent that lowered ``E_hat`` while the relaxed true
   energy rose as a ranked pair of the relaxed start and the relaxed exploit;
+- :func:`relaxed_pairs` makes anchor pairs from data whose order is known (annealed
+  against quenched glasses), so that the loss keeps the ranking the model already has;
 - :class:`RankingPairs` reads such pairs from a dataset, and :func:`ranking_loss` is a
   logistic (Bradley-Terry) loss on the noise energy per atom of each pair at a small
   ``t``: the member with the lower relaxed true energy should have the lower ``E_hat``.
@@ -41,6 +43,7 @@ __all__ = [
     "RankingPairs",
     "find_exploits",
     "ranking_loss",
+    "relaxed_pairs",
 ]
 
 #: ``atoms.info`` key (dataset property) of the pair a structure belongs to.
@@ -104,16 +107,50 @@ def find_exploits(
         before = moved.get_potential_energy()
         FIRE(moved, logfile=None).run(fmax=fmax, steps=steps)
         after = moved.get_potential_energy()
-        clean = Atoms(start.numbers, start.positions, cell=start.cell, pbc=True)
-        relaxed = [relax(atoms, true_calc, fmax=true_fmax) for atoms in (clean, moved)]
-        true_start, true_end = (a.get_potential_energy() / len(a) for a in relaxed)
-        if after < before and true_end > true_start + min_rise:
-            number = first_pair + len(pairs) // 2
-            for atoms, energy in zip(relaxed, (true_start, true_end), strict=True):
-                item = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=True)
-                item.info = {RANK_PAIR: float(number), TRUE_ENERGY: float(energy)}
-                pairs.append(item)
+        pair = _relaxed_pair(start, moved, true_calc, first_pair + len(pairs) // 2, true_fmax)
+        if after < before and pair[1].info[TRUE_ENERGY] > pair[0].info[TRUE_ENERGY] + min_rise:
+            pairs += pair
     return pairs
+
+
+def relaxed_pairs(
+    firsts: Sequence[Atoms],
+    seconds: Sequence[Atoms],
+    true_calc: Calculator | str,
+    *,
+    true_fmax: float = 0.01,
+    first_pair: int = 0,
+    progress: bool = True,
+) -> list[Atoms]:
+    """Pair ``firsts[k]`` with ``seconds[k]``, both relaxed with a true potential.
+
+    Anchors of a ranking set from data whose order is known (e.g. annealed against
+    quenched glasses): :class:`RankingPairs` orders each pair by its relaxed true energy.
+    Returns two structures per pair, tagged as by :func:`find_exploits`.
+    """
+    if len(firsts) != len(seconds):
+        raise InvalidArgumentError(
+            f"relaxed_pairs needs as many firsts as seconds, got {len(firsts)} and "
+            f"{len(seconds)}")
+    true_calc = as_calculator(true_calc)
+    pairs: list[Atoms] = []
+    for k in tqdm(range(len(firsts)), desc="pairs", disable=not progress):
+        pairs += _relaxed_pair(firsts[k], seconds[k], true_calc, first_pair + k, true_fmax)
+    return pairs
+
+
+def _relaxed_pair(first: Atoms, second: Atoms, true_calc: Calculator, number: int,
+                  true_fmax: float) -> list[Atoms]:
+    """Both structures relaxed with ``true_calc``, tagged ``rank_pair`` and ``true_energy``."""
+    pair = []
+    for atoms in (first, second):
+        clean = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=True)
+        relaxed = relax(clean, true_calc, fmax=true_fmax)
+        item = Atoms(relaxed.numbers, relaxed.positions, cell=relaxed.cell, pbc=True)
+        item.info = {RANK_PAIR: float(number),
+                     TRUE_ENERGY: float(relaxed.get_potential_energy() / len(relaxed))}
+        pair.append(item)
+    return pair
 
 
 @dataclass

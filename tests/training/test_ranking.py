@@ -21,6 +21,7 @@ from ase_amden.training import (
     find_exploits,
     ranking_loss,
     read_checkpoint,
+    relaxed_pairs,
 )
 from ase_amden.training.ranking import RANK_PAIR, TRUE_ENERGY
 
@@ -222,3 +223,34 @@ def test_exploits_cli_writes_and_appends_ranked_pairs(tmp_path):
         assert worse.info[TRUE_ENERGY] > better.info[TRUE_ENERGY] + 1e-3
     with pytest.raises(AmdenError, match="--first"):
         _dataset_cli(*common, "--first", "-1")
+
+
+def test_relaxed_pairs_of_data_rank_the_crystal_below_a_disordered_cell():
+    crystal = _diamond()
+    disordered = crystal.copy()
+    disordered.rattle(0.7, seed=1)
+    pairs = RankingPairs.from_structures(
+        relaxed_pairs([disordered], [crystal], "sw-si", progress=False))
+    assert pairs.better[0].info[TRUE_ENERGY] == pytest.approx(SW_DIAMOND, abs=2e-4)
+    assert pairs.worse[0].info[TRUE_ENERGY] > SW_DIAMOND + 0.1
+    with pytest.raises(InvalidArgumentError, match="as many firsts as seconds"):
+        relaxed_pairs([crystal], [], "sw-si")
+
+
+def test_pairs_cli_appends_relaxed_pairs_of_two_datasets(tmp_path):
+    crystal = _diamond()
+    disordered = crystal.copy()
+    disordered.rattle(0.7, seed=1)
+    paths = []
+    for name, atoms in (("good", crystal), ("bad", disordered)):
+        paths.append(str(tmp_path / f"{name}.h5"))
+        AmorphousDataset.write(paths[-1], [atoms], held_out_mask=[False])
+    out = tmp_path / "anchors.h5"
+    command = ["pairs", *paths, "--potential", "sw-si", "--output", str(out), "--quiet"]
+    assert _dataset_cli(*command) == 0
+    assert _dataset_cli(*command) == 0
+    written = AmorphousDataset(out)
+    assert [a.info[RANK_PAIR] for a in written] == [0.0, 0.0, 1.0, 1.0]
+    assert written.protocol["data"] == paths
+    energies = [a.info[TRUE_ENERGY] for a in written]
+    assert energies[0] == pytest.approx(SW_DIAMOND, abs=2e-4) and energies[1] > -4.2
