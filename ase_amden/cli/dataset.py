@@ -74,11 +74,7 @@ def add_dataset_parser(subparsers) -> None:
         "as a pair (start, exploit). Pairs are appended to --output if it exists.")
     exploits.add_argument("model", help="energy-model checkpoint (.pt) or shipped model name")
     exploits.add_argument("starts", help="HDF5 dataset of glasses to start from")
-    exploits.add_argument("--potential", required=True,
-                          help="true potential (ase_amden.potentials name), e.g. sw-si")
-    exploits.add_argument("--output", required=True, help="HDF5 file of ranked pairs")
-    exploits.add_argument("--split", choices=("train", "test"), default="train",
-                          help="split of the starts (default train)")
+    _ranking_output_arguments(exploits, "the starts")
     exploits.add_argument("--first", type=int, default=0, help="first start in the split")
     exploits.add_argument("--count", type=positive_int, default=None,
                           help="number of starts (default: the rest of the split)")
@@ -88,7 +84,6 @@ def add_dataset_parser(subparsers) -> None:
                           help="FIRE steps on the noise energy (default 300)")
     exploits.add_argument("--min-rise", type=nonnegative_float, default=1e-3,
                           help="least rise of the relaxed true energy, eV/atom (default 0.001)")
-    exploits.add_argument("--quiet", action="store_true", help="no progress bar")
     exploits.set_defaults(handler=_exploits)
 
     pairs = sub.add_parser(
@@ -98,15 +93,20 @@ def add_dataset_parser(subparsers) -> None:
         "e.g. annealed against quenched glasses. Pairs are appended to --output if it exists.")
     pairs.add_argument("first_data", help="HDF5 dataset")
     pairs.add_argument("second_data", help="HDF5 dataset (same atom counts)")
-    pairs.add_argument("--potential", required=True,
-                       help="true potential (ase_amden.potentials name), e.g. sw-si")
-    pairs.add_argument("--output", required=True, help="HDF5 file of ranked pairs")
-    pairs.add_argument("--split", choices=("train", "test"), default="train",
-                       help="split of both datasets (default train)")
+    _ranking_output_arguments(pairs, "both datasets")
     pairs.add_argument("--count", type=positive_int, default=None,
                        help="number of pairs (default: as many as both splits have)")
-    pairs.add_argument("--quiet", action="store_true", help="no progress bar")
     pairs.set_defaults(handler=_pairs_of_data)
+
+
+def _ranking_output_arguments(parser: argparse.ArgumentParser, split_of: str) -> None:
+    """``--potential``, ``--output``, ``--split`` and ``--quiet`` of the ranked-pair commands."""
+    parser.add_argument("--potential", required=True,
+                        help="true potential (ase_amden.potentials name), e.g. sw-si")
+    parser.add_argument("--output", required=True, help="HDF5 file of ranked pairs")
+    parser.add_argument("--split", choices=("train", "test"), default="train",
+                        help=f"split of {split_of} (default train)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _make(args: argparse.Namespace) -> int:
