@@ -41,6 +41,7 @@ __all__ = [
     "RANK_PAIR",
     "TRUE_ENERGY",
     "RankingPairs",
+    "check_ranking_times",
     "find_exploits",
     "ranking_loss",
     "relaxed_pairs",
@@ -173,8 +174,8 @@ class RankingPairs:
             if missing:
                 raise DatasetFormatError(
                     f"ranking structure {k} has no {sorted(missing)} in its info; make ranking "
-                    "data with ase_amden.training.ranking.find_exploits (or 'ase-amden dataset "
-                    "exploits')")
+                    "data with ase_amden.training.ranking.find_exploits or relaxed_pairs ("
+                    "'ase-amden dataset exploits' or 'dataset pairs')")
             groups.setdefault(float(atoms.info[RANK_PAIR]), []).append(atoms)
         better, worse = [], []
         for number, group in sorted(groups.items()):
@@ -193,6 +194,15 @@ class RankingPairs:
         return len(self.better)
 
 
+def check_ranking_times(times: Sequence[float]) -> tuple[float, float]:
+    """``(low, high)`` of the ranking loss's diffusion times, checked: ``0 < low <= high <= 1``."""
+    low, high = times
+    if not 0.0 < low <= high <= 1.0:
+        raise InvalidArgumentError(
+            f"ranking_times must satisfy 0 < low <= high <= 1, got {tuple(times)}")
+    return float(low), float(high)
+
+
 def ranking_loss(
     model: torch.nn.Module,
     better: Batch,
@@ -208,9 +218,7 @@ def ranking_loss(
     element channel ``alpha_e(t)`` one-hot (as :class:`NoiseEnergyCalculator`), properties
     as given with their masks.
     """
-    low, high = times
-    if not 0.0 < low <= high <= 1.0:
-        raise InvalidArgumentError(f"ranking times must satisfy 0 < low <= high <= 1, got {times}")
+    low, high = check_ranking_times(times)
     like = better.positions
     t = low + (high - low) * torch.rand(better.n_systems, generator=generator,
                                         device=like.device, dtype=like.dtype)

@@ -48,7 +48,7 @@ from ase_amden.training.checkpoint import backup_path, read_checkpoint, save_che
 from ase_amden.training.distributed import DistributedContext, epoch_shard, init_distributed
 from ase_amden.training.ema import ExponentialMovingAverage
 from ase_amden.training.loss import LossTerms, TimeSampling, objective_loss, shortcut_loss
-from ase_amden.training.ranking import RankingPairs, ranking_loss
+from ase_amden.training.ranking import RankingPairs, check_ranking_times, ranking_loss
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _OBJECTIVES = ("eps", "flow")
@@ -266,10 +266,7 @@ class TrainConfig:
             raise InvalidArgumentError(
                 f"ranking_weight must be a number >= 0 and ranking_pairs >= 1, got "
                 f"{self.ranking_weight} and {self.ranking_pairs}")
-        low, high = self.ranking_times
-        if not 0.0 < low <= high <= 1.0:
-            raise InvalidArgumentError(
-                f"ranking_times must satisfy 0 < low <= high <= 1, got {self.ranking_times}")
+        check_ranking_times(self.ranking_times)
         self.times()  # validates the time sampling
 
     def times(self) -> TimeSampling:
