@@ -51,6 +51,7 @@ from .common import (
     load_generators,
     mean_std,
     reporter,
+    sampler_options,
     write_json,
 )
 
@@ -132,14 +133,6 @@ def references_by_rate(path: str, split: str) -> dict[float, list[Atoms]]:
     for i in rows:
         groups.setdefault(float(rates[i]), []).append(dataset[int(i)])
     return dict(sorted(groups.items()))
-
-
-def sampler_options(pairs: Sequence[str]) -> dict:
-    options = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        options[key] = float(value) if value.replace(".", "", 1).lstrip("-").isdigit() else value
-    return options
 
 
 def generate_set(generator: AmorphousGenerator, rate: float, args) -> tuple[list[Atoms], float]:

@@ -57,6 +57,7 @@ from .common import (
     load_generators,
     mean_std,
     reporter,
+    sampler_options,
     synchronize,
     training_references,
     true_potential,
@@ -83,6 +84,14 @@ def _skip(text: str) -> tuple[str, int]:
     return name, int(steps)
 
 
+def _option(text: str) -> tuple[str, str]:
+    name, _, option = text.partition(":")
+    if name not in COLUMNS or "=" not in option:
+        raise argparse.ArgumentTypeError(
+            f"give SAMPLER:NAME=VALUE, e.g. shortcut:grid=halving; got {text!r}")
+    return name, option
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_common_arguments(parser, several_models=True)
@@ -97,6 +106,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="comma-separated columns (default all five)")
     parser.add_argument("--skip", type=_skip, action="append", default=[],
                         help="leave out one cell, SAMPLER:STEPS (repeatable), e.g. langevin:250")
+    parser.add_argument("--sampler-option", type=_option, action="append", default=[],
+                        metavar="SAMPLER:K=V",
+                        help="an option of one column's sampler (repeatable), e.g. "
+                             "shortcut:grid=halving")
     parser.add_argument("--batch", type=int, default=None,
                         help="structures per network call (default: all of a cell)")
     parser.add_argument("--property-mae", action="store_true",
@@ -149,9 +162,11 @@ def generate_set(generator: AmorphousGenerator, references: Sequence[Atoms], sam
     for k, members in enumerate(groups.values()):
         ref = references[members[0]]
         sizes = {} if generator.card.rho_max is not None else {"n_atoms": len(ref)}
+        options = sampler_options([o for name, o in args.sampler_option if name == sampler])
         generated += generator.generate(
             len(members), cell=ref.cell.array, sampler=sampler, steps=steps,
-            batch_size=args.batch, seed=args.seed + k, progress=False, **sizes,
+            sampler_options=options or None, batch_size=args.batch, seed=args.seed + k,
+            progress=False, **sizes,
         )
     synchronize(generator.device)
     return (generated, (time.perf_counter() - start) / len(references),

@@ -156,9 +156,16 @@ def test_steps_vs_quality(files, tmp_path):
     data = steps_vs_quality.main([
         "--checkpoint", str(files["si"]), "--checkpoint", str(shortcut),
         "--reference", files["si_data"], "--quick", "--quiet", "--out", str(tmp_path),
-        "--skip", "langevin:2",
+        "--skip", "langevin:2", "--sampler-option", "shortcut:grid=halving",
     ])
     plain, fast = data["models"]["tiny-Si"], data["models"]["tiny-Si-sc"]
+    with pytest.raises(AmdenError, match="grid"):  # the option reaches the shortcut column
+        steps_vs_quality.main([
+            "--checkpoint", str(shortcut), "--reference", files["si_data"], "--quick",
+            "--quiet", "--out", str(tmp_path / "bad"), "--samplers", "shortcut",
+            "--sampler-option", "shortcut:grid=spiral"])
+    with pytest.raises(SystemExit):
+        steps_vs_quality.parse_args(["--sampler-option", "grid=halving"])
     assert plain["columns"] == ["sde", "ode", "langevin"]
     assert set(plain["skipped"]) == {"flow", "shortcut"}
     assert "flow" in plain["skipped"]["flow"] and "shortcut" in plain["skipped"]["shortcut"]

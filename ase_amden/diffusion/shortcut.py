@@ -18,6 +18,7 @@ from ase_amden.random_streams import RandomStream
 __all__ = ["ShortcutSampler"]
 
 _OBJECTIVES = ("eps", "flow")
+_GRIDS = ("uniform", "halving")
 
 
 @register_sampler
@@ -44,6 +45,12 @@ class ShortcutSampler(Sampler):
     t_start
         First time (default 0.99 for ``"eps"``, where ``alpha_e > 0``; 1.0 for ``"flow"``,
         the noise end of the flow path).
+    grid
+        ``"uniform"``: ``steps`` equal steps; ``"halving"``: the times ``t_start 2^-k``,
+        ``k < steps``, then 0, i.e. steps of ``t_start`` times 1/2, 1/4, ... (the step
+        sizes the shortcut loss trains), the last two equal: few steps spent where the
+        noise is large. Measured on ``a-Si-shortcut`` (pretrained README): better at 3-5
+        steps, worse from 10.
 
     """
 
@@ -60,7 +67,10 @@ class ShortcutSampler(Sampler):
         pos_schedule: NoiseSchedule | None = None,
         el_schedule: NoiseSchedule | None = None,
         t_start: float | None = None,
+        grid: str = "uniform",
     ) -> None:
+        if grid not in _GRIDS:
+            raise ValueError(f"grid must be one of {_GRIDS}, got {grid!r}")
         if objective not in _OBJECTIVES:
             raise ValueError(f"objective must be 'eps' or 'flow', got {objective!r}")
         if t_start is None:
@@ -73,6 +83,7 @@ class ShortcutSampler(Sampler):
             pos_schedule=pos_schedule, el_schedule=el_schedule, t_start=t_start, t_end=0.0
         )
         self.objective = objective
+        self.grid = grid
 
     @classmethod
     def from_card(cls, card, **options) -> ShortcutSampler:
@@ -89,6 +100,15 @@ class ShortcutSampler(Sampler):
                 "deterministically with 'ode' (or 'flow' for a flow model)"
             )
         return super().incompatibility(card)
+
+    def time_grid(self, steps: int) -> torch.Tensor:
+        """Decreasing times from ``t_start`` to 0: ``steps`` equal steps, or halving ones."""
+        if self.grid == "uniform":
+            return super().time_grid(steps)
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        halves = self.t_start * 0.5 ** torch.arange(steps, dtype=torch.float64)
+        return torch.cat([halves, halves.new_zeros(1)])
 
     def noised_known_elements(
         self, elements: Tensor, t: float, generator: RandomStream,
@@ -120,5 +140,5 @@ class ShortcutSampler(Sampler):
     def __repr__(self) -> str:
         return (
             f"ShortcutSampler(objective={self.objective!r}, pos_schedule={self.pos_schedule!r}, "
-            f"el_schedule={self.el_schedule!r}, t_start={self.t_start})"
+            f"el_schedule={self.el_schedule!r}, t_start={self.t_start}, grid={self.grid!r})"
         )

@@ -118,3 +118,18 @@ def test_options_are_checked():
         ShortcutSampler(objective="score")
     with pytest.raises(ValueError, match="t_start = 1"):
         ShortcutSampler(objective="flow", t_start=0.9)
+
+
+def test_halving_grid_takes_the_trained_step_sizes_and_stays_exact():
+    sampler = ShortcutSampler(grid="halving")
+    assert sampler.time_grid(5).tolist() == pytest.approx(
+        [0.99, 0.495, 0.2475, 0.12375, 0.061875, 0.0])
+    start = _start(seed=3)
+    model = ExactShortcut()
+    final = run_sampler(sampler, start, model, 4)
+    sizes = [step[0] for step in model.step_sizes]
+    assert sizes == pytest.approx([0.495, 0.2475, 0.12375, 0.12375])
+    uniform = run_sampler(get_sampler("shortcut"), start, ExactShortcut(), 4)
+    assert torch.allclose(final.positions, uniform.positions, atol=1e-9)  # both exact
+    with pytest.raises(ValueError, match="grid must be one of"):
+        ShortcutSampler(grid="spiral")
