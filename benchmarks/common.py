@@ -44,15 +44,6 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, several_models: boo
     parser.add_argument("--quiet", action="store_true", help="print nothing")
 
 
-def sampler_options(pairs: Sequence[str]) -> dict:
-    """``{name: value}`` of ``NAME=VALUE`` texts; values that read as numbers become floats."""
-    options: dict = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        options[key] = float(value) if value.replace(".", "", 1).lstrip("-").isdigit() else value
-    return options
-
-
 def fill_defaults(args: argparse.Namespace, defaults: dict[str, tuple]) -> argparse.Namespace:
     """Set each option left at None to its ``(full, quick)`` default, by ``args.quick``."""
     for name, (full, fast) in defaults.items():

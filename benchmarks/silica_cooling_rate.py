@@ -39,6 +39,7 @@ import numpy as np
 from ase import Atoms
 
 from ase_amden.analysis import bond_angles, environment_entropy, network_metrics, ring_statistics
+from ase_amden.cli.arguments import sampler_option, sampler_options
 from ase_amden.data import AmorphousDataset
 from ase_amden.generator import AmorphousGenerator
 from ase_amden.training.batching import mass_density
@@ -51,7 +52,6 @@ from .common import (
     load_generators,
     mean_std,
     reporter,
-    sampler_options,
     write_json,
 )
 
@@ -79,7 +79,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--n-atoms", type=int, default=3000, help="atoms per structure")
     parser.add_argument("--sampler", default=None, help="sampler (default: the model's)")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps")
-    parser.add_argument("--sampler-option", action="append", default=[], metavar="K=V",
+    parser.add_argument("--sampler-option", type=sampler_option, action="append", default=[],
+                        metavar="K=V",
                         help="sampler option, e.g. extra_noise=0.5 (repeatable)")
     parser.add_argument("--refine", default=None, metavar="POTENTIAL",
                         help="also refine by short MD with this potential (e.g. jakse-sio2)")

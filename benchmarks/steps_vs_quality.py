@@ -43,6 +43,7 @@ from ase_amden.analysis import rdf_rmsd
 from ase_amden.analysis.angles import adf
 from ase_amden.analysis.compare import ADF_CUTOFF, ADF_NBINS, rmsd
 from ase_amden.analysis.relax import as_calculator, relax
+from ase_amden.cli.arguments import sampler_option, sampler_options
 from ase_amden.diffusion import SAMPLERS
 from ase_amden.errors import AmdenError
 from ase_amden.generator import AmorphousGenerator
@@ -57,7 +58,6 @@ from .common import (
     load_generators,
     mean_std,
     reporter,
-    sampler_options,
     synchronize,
     training_references,
     true_potential,
@@ -84,12 +84,12 @@ def _skip(text: str) -> tuple[str, int]:
     return name, int(steps)
 
 
-def _option(text: str) -> tuple[str, str]:
+def _option(text: str) -> tuple[str, tuple[str, str]]:
     name, _, option = text.partition(":")
     if name not in COLUMNS or "=" not in option:
         raise argparse.ArgumentTypeError(
             f"give SAMPLER:NAME=VALUE, e.g. shortcut:grid=halving; got {text!r}")
-    return name, option
+    return name, sampler_option(option)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -158,11 +158,11 @@ def generate_set(generator: AmorphousGenerator, references: Sequence[Atoms], sam
         groups.setdefault(key, []).append(k)
     generated: list[Atoms] = []
     synchronize(generator.device)
+    options = sampler_options([o for name, o in args.sampler_option if name == sampler])
     start, cpu = time.perf_counter(), time.process_time()
     for k, members in enumerate(groups.values()):
         ref = references[members[0]]
         sizes = {} if generator.card.rho_max is not None else {"n_atoms": len(ref)}
-        options = sampler_options([o for name, o in args.sampler_option if name == sampler])
         generated += generator.generate(
             len(members), cell=ref.cell.array, sampler=sampler, steps=steps,
             sampler_options=options or None, batch_size=args.batch, seed=args.seed + k,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import math
 import sys
 
@@ -83,3 +84,23 @@ def target_pair(pair: str) -> tuple[str, float]:
         return name.strip(), _number(value)
     except argparse.ArgumentTypeError as error:
         raise argparse.ArgumentTypeError(f"--target {pair!r}: {error}") from None
+
+
+def sampler_option(pair: str) -> tuple[str, str]:
+    """``NAME=VALUE`` of a sampler option: the name and the value's text."""
+    name, sep, text = pair.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"--sampler-option wants NAME=VALUE, e.g. dt0=0.2, "
+                                         f"got {pair!r}")
+    return name.strip(), text
+
+
+def sampler_options(pairs: list[tuple[str, str]]) -> dict[str, object]:
+    """``{name: value}`` of parsed options: Python literals (numbers, booleans) or text."""
+    options: dict[str, object] = {}
+    for name, text in pairs:
+        try:
+            options[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            options[name] = text
+    return options

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import ast
 
 from ..errors import AmdenError
 from .arguments import (
     nonnegative_float,
     positive_float,
     positive_int,
+    sampler_option,
+    sampler_options,
     seed,
     target_pair,
 )
 from .refine import add_refinement_settings, refinement_settings
-
-
-def _option(pair: str) -> tuple[str, str]:
-    name, sep, text = pair.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"--sampler-option wants NAME=VALUE, e.g. dt0=0.2, "
-                                         f"got {pair!r}")
-    return name.strip(), text
 
 
 def _index_ranges(text: str) -> list[int]:
@@ -88,16 +81,6 @@ def _template(args: argparse.Namespace):
     return template, mask
 
 
-def _sampler_options(pairs: list[tuple[str, str]]) -> dict[str, object]:
-    options: dict[str, object] = {}
-    for name, text in pairs:
-        try:
-            options[name] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            options[name] = text
-    return options
-
-
 def add_generate_parser(subparsers) -> None:
     """Register ``generate``."""
     parser = subparsers.add_parser("generate", help="generate structures with a trained model")
@@ -130,7 +113,7 @@ def add_generate_parser(subparsers) -> None:
                              "the sampler's own: 200 for sde, ode and flow, 2000 for hmc, 4 "
                              "for shortcut, 3000 for langevin)")
     parser.add_argument("--sampler-option", action="append", default=[], metavar="NAME=VALUE",
-                        type=_option,
+                        type=sampler_option,
                         help="sampler option (repeatable), e.g. dt0=0.2 for hmc")
     parser.add_argument("--guidance", type=nonnegative_float, default=0.0,
                         help="classifier-free weight w")
@@ -195,7 +178,7 @@ def _generate(args: argparse.Namespace) -> int:
         args.count, cell=cell, n_atoms=args.n_atoms, density=args.density,
         composition=args.composition, targets=dict(args.target) or None,
         sampler=args.sampler, steps=args.steps,
-        sampler_options=_sampler_options(args.sampler_option) or None, guidance=args.guidance,
+        sampler_options=sampler_options(args.sampler_option) or None, guidance=args.guidance,
         batch_size=args.batch_size, seed=args.seed, progress=not args.quiet,
         check="strict" if args.strict else "warn", template=template, fixed_mask=fixed_mask,
         min_distance=args.min_distance, observables=_observables(args), refine=args.refine,
