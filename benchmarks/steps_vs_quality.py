@@ -158,19 +158,24 @@ def generate_set(generator: AmorphousGenerator, references: Sequence[Atoms], sam
         groups.setdefault(key, []).append(k)
     generated: list[Atoms] = []
     synchronize(generator.device)
-    options = sampler_options([o for name, o in args.sampler_option if name == sampler])
+    options = column_options(sampler, args)
     start, cpu = time.perf_counter(), time.process_time()
     for k, members in enumerate(groups.values()):
         ref = references[members[0]]
         sizes = {} if generator.card.rho_max is not None else {"n_atoms": len(ref)}
         generated += generator.generate(
             len(members), cell=ref.cell.array, sampler=sampler, steps=steps,
-            sampler_options=options or None, batch_size=args.batch, seed=args.seed + k,
+            sampler_options=options, batch_size=args.batch, seed=args.seed + k,
             progress=False, **sizes,
         )
     synchronize(generator.device)
     return (generated, (time.perf_counter() - start) / len(references),
             (time.process_time() - cpu) / len(references))
+
+
+def column_options(sampler: str, args) -> dict | None:
+    """The ``--sampler-option`` settings of one column (None if it has none)."""
+    return sampler_options([o for name, o in args.sampler_option if name == sampler]) or None
 
 
 def quality(generated: Sequence[Atoms], references: Sequence[Atoms]) -> dict:
@@ -186,6 +191,7 @@ def property_mae(generator: AmorphousGenerator, references: Sequence[Atoms], sam
     """Per step count, the MAE of each swept property (targets across the reference range)."""
     card = generator.card
     calc = as_calculator(true_potential(card.elements))
+    options = column_options(sampler, args)
     out: dict = {}
     for steps in args.property_rows:
         row = {}
@@ -197,8 +203,8 @@ def property_mae(generator: AmorphousGenerator, references: Sequence[Atoms], sam
             errors = []
             for k, target in enumerate(np.linspace(values.min(), values.max(), args.n_targets)):
                 (atoms,) = generator.generate(1, targets={name: float(target)}, sampler=sampler,
-                                              steps=steps, seed=args.seed + 1000 + k,
-                                              progress=False)
+                                              steps=steps, sampler_options=options,
+                                              seed=args.seed + 1000 + k, progress=False)
                 with counting_unconverged(counter):
                     relaxed = relax(atoms, calc, args.fmax, args.relax_steps)
                     errors.append(abs(achieved(name, relaxed, calc, args) - target))
