@@ -348,7 +348,10 @@ def shortcut_loss(
     :func:`denoising_loss`; for ``eps`` models the element term is measured in noise
     units (the velocity error times ``2d / B``, ``B`` the noise coefficient of the DDIM
     element step), so that it does not swamp the positions where ``alpha_e -> 0``. The
-    model must take a step size (``card.shortcut``). A self-conditioning model sees what
+    model must take a step size (``card.shortcut``). The finest teacher steps (``d`` the
+    smallest of :data:`SHORTCUT_STEP_SIZES`, a size no term trains) query the network at
+    step size 0, the instantaneous prediction the denoising loss trains, as AMShortcut takes
+    its finest steps with the flow-matching target. A self-conditioning model sees what
     the sampler gives it: on :data:`SELF_CONDITION_FRACTION` of the calls a first estimate
     in the full step and the first half step, and the first half step's estimate in the
     second.
@@ -367,12 +370,16 @@ def shortcut_loss(
     idx, cell = batch.system_idx, batch.cell
 
     def velocity(net, positions: Tensor, elements: Tensor, time: Tensor, step: Tensor,
-                 previous: Tensor | None):
+                 previous: Tensor | None, queried: Tensor | None = None):
+        """Velocity over ``step``, the network asked at step size ``queried`` (``step``)."""
         extra = {} if previous is None else {"previous_clean": previous}
         out_x, out_e = net(positions, elements, cell, idx, time, batch.properties, mask,
-                           step_size=step, generator=generator, **extra)
+                           step_size=step if queried is None else queried,
+                           generator=generator, **extra)
         u = _shortcut_velocity(out_x, out_e, elements, time, step, idx, card)
         return u, out_x
+
+    teacher = torch.where(d > SHORTCUT_STEP_SIZES[0], d, torch.zeros_like(d))
 
     # Self-conditioning as in sampling: the first call may see an earlier estimate, the
     # second sees the one implied by the first.
@@ -383,13 +390,15 @@ def shortcut_loss(
     # backward).
     inner = getattr(model, "module", model)
     with torch.no_grad():
-        (u1_x, u1_e), out1_x = velocity(inner, noised.positions, noised.elements, t, d, first)
+        (u1_x, u1_e), out1_x = velocity(inner, noised.positions, noised.elements, t, d, first,
+                                        teacher)
         second = (inner.clean_estimate(noised.positions, out1_x, idx, t)
                   if card.model_config.get("self_condition") else None)
         d_atom = d[idx].unsqueeze(-1)
         x_mid = wrap_positions(noised.positions - d_atom * u1_x.detach(), cell, idx)
         e_mid = noised.elements - d_atom * u1_e.detach()
-        (u2_x, u2_e), _ = velocity(inner, x_mid, e_mid, (t - d).clamp(min=0.0), d, second)
+        (u2_x, u2_e), _ = velocity(inner, x_mid, e_mid, (t - d).clamp(min=0.0), d, second,
+                                   teacher)
         target_x = (0.5 * (u1_x + u2_x)).detach()
         target_e = (0.5 * (u1_e + u2_e)).detach()
     (pred_x, pred_e), _ = velocity(model, noised.positions, noised.elements, t, 2.0 * d, first)

@@ -13,7 +13,7 @@ from ase_amden.training import (
     flow_matching_loss,
     shortcut_loss,
 )
-from ase_amden.training.loss import drop_properties
+from ase_amden.training.loss import SHORTCUT_STEP_SIZES, drop_properties
 
 
 def _setup(structures, tiny_model, **card_options):
@@ -184,3 +184,29 @@ def test_shortcut_loss_self_conditions_as_the_sampler_does(structures, tiny_mode
         used.append(len(step_calls) == 4)
         assert (float(model.self_gate.grad) != 0.0) == used[-1]
     assert 10 <= sum(used) <= 30
+
+
+def test_shortcut_loss_never_asks_the_network_at_an_untrained_step_size(structures, tiny_model):
+    """Trained step sizes are 0 (denoising loss) and 2d; the finest teacher steps (d = 1/128)
+    ask the network at 0 and still move by d, so every queried size is trained."""
+    model, card, batch = _setup(structures, tiny_model, shortcut=True)
+    queried, original = [], model.forward
+
+    def recording(*args, **kwargs):
+        queried.append(kwargs["step_size"].clone())
+        return original(*args, **kwargs)
+
+    model.forward = recording
+    trained = {0.0, *(2.0 * d for d in SHORTCUT_STEP_SIZES)}
+    finest = []
+    for seed in range(30):
+        start = len(queried)
+        with torch.no_grad():
+            shortcut_loss(model, batch, card, generator=torch.Generator().manual_seed(seed))
+        teacher_1, teacher_2, trained_call = queried[start:]
+        assert torch.equal(teacher_1, teacher_2)
+        assert set(trained_call.tolist()) <= trained - {0.0}
+        assert set(teacher_1.tolist()) <= trained
+        finest += [float(a) for a, b in zip(teacher_1, trained_call, strict=True)
+                   if float(b) == 2.0 * SHORTCUT_STEP_SIZES[0]]
+    assert finest and set(finest) == {0.0}
