@@ -12,7 +12,7 @@ SHIPPED = AmorphousGenerator.available_pretrained()
 
 def test_the_models_the_docs_promise_are_shipped():
     for name in ("a-Si", "a-Si-energy", "a-SiO2", "a-Si-melt", "a-Si-melt-energy",
-                 "a-Si-shortcut", "a-SiO2-cooling"):
+                 "a-Si-shortcut", "a-SiO2-cooling", "a-SiO2-shortcut"):
         assert name in SHIPPED
     assert DEFAULT_MODEL == "a-Si"
 
@@ -39,6 +39,19 @@ def test_shortcut_model_generates_in_its_card_steps_without_options():
     assert (atoms.info["sampler"], atoms.info["steps"]) == ("shortcut", 10)
     assert atoms.info["target_cooling_rate"] == 1.0
     assert len(atoms) == 64 and np.isfinite(atoms.positions).all()
+
+
+def test_silica_shortcut_model_targets_properties_in_its_card_steps():
+    gen = AmorphousGenerator.pretrained("a-SiO2-shortcut", device="cpu")
+    card = gen.card
+    assert card.shortcut and card.training["init_from"]["name"] == "a-SiO2"
+    assert set(card.property_names) == {"shear_modulus", "ring_size"}
+    assert card.sampling == {"sampler": "shortcut", "steps": 10}
+    (atoms,) = gen.generate(1, cell=9.0, targets={"ring_size": 6.0}, seed=0, progress=False)
+    assert (atoms.info["sampler"], atoms.info["steps"]) == ("shortcut", 10)
+    assert atoms.info["target_ring_size"] == 6.0
+    assert set(atoms.get_chemical_symbols()) <= {"Si", "O"}
+    assert np.isfinite(atoms.positions).all()
 
 
 def test_cooling_rate_silica_model_makes_sio2_at_the_density_of_the_rate():
