@@ -371,7 +371,7 @@ def shortcut_loss(
 
     def velocity(net, positions: Tensor, elements: Tensor, time: Tensor, step: Tensor,
                  previous: Tensor | None, queried: Tensor | None = None):
-        """Velocity over ``step``, the network asked at step size ``queried`` (``step``)."""
+        """Velocity over ``step``; the network is asked at ``queried`` (default ``step``)."""
         extra = {} if previous is None else {"previous_clean": previous}
         out_x, out_e = net(positions, elements, cell, idx, time, batch.properties, mask,
                            step_size=step if queried is None else queried,
