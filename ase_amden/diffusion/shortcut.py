@@ -2,7 +2,8 @@
 
 A shortcut model takes the step size ``d`` as an input and moves a sample by
 ``x_{t-d} = x_t - d u(x_t, t, d)``, trained so that two steps of size ``d`` equal one of
-size ``2d`` (AMShortcut). Good structures come in 1-10 steps.
+size ``2d`` (AMShortcut). Good structures come in 1-10 steps. Optionally the last part of
+the path, where the local order is made, is taken in stochastic steps instead (``tail``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ import torch
 from torch import Tensor
 
 from ase_amden.diffusion.flow import flow_noised_elements
-from ase_amden.diffusion.samplers import Sampler, ddim_update, register_sampler
+from ase_amden.diffusion.samplers import (
+    Sampler,
+    ancestral_update,
+    ddim_update,
+    register_sampler,
+)
 from ase_amden.diffusion.schedules import NoiseSchedule
 from ase_amden.random_streams import RandomStream
 
@@ -51,6 +57,22 @@ class ShortcutSampler(Sampler):
         sizes the shortcut loss trains), the last two equal: few steps spent where the
         noise is large. Measured on ``a-Si-shortcut`` (pretrained README): better at 3-5
         steps, worse from 10.
+    tail
+        Time below which the sampler takes stochastic steps (0: none, the AMShortcut
+        sampler). The first ``head_steps`` shortcut steps go evenly from ``t_start`` to
+        ``tail``; the other ``steps - head_steps`` are ancestral steps
+        (:func:`~ase_amden.diffusion.ancestral_update`) of the instantaneous prediction
+        (step size 0) on the grid ``tail (1 - k/n)^2``, dense where the noise is small.
+        Fresh noise lets later steps undo the errors of earlier ones, as the reverse SDE
+        does against its ODE. ``"eps"`` models only.
+    head_steps
+        Shortcut steps before ``tail`` (used only when ``tail > 0``).
+
+    Measured on ``a-SiO2-shortcut`` (8 held-out structures, benchmarks/results): with
+    ``tail=0.3`` (0.45 Å of noise) 5 network calls give RDF RMSD 0.72 and 10 give 0.53,
+    against 1.22 and 0.83 without a tail and 0.48 for 200 reverse-SDE steps. Shortcut
+    steps down to 0.3 followed by 60 reverse-SDE steps give 0.51: the large shortcut steps
+    lose nothing, the deterministic small ones do.
 
     """
 
@@ -68,6 +90,8 @@ class ShortcutSampler(Sampler):
         el_schedule: NoiseSchedule | None = None,
         t_start: float | None = None,
         grid: str = "uniform",
+        tail: float = 0.0,
+        head_steps: int = 2,
     ) -> None:
         if grid not in _GRIDS:
             raise ValueError(f"grid must be one of {_GRIDS}, got {grid!r}")
@@ -82,8 +106,21 @@ class ShortcutSampler(Sampler):
         super().__init__(
             pos_schedule=pos_schedule, el_schedule=el_schedule, t_start=t_start, t_end=0.0
         )
+        if tail:
+            if not 0.0 < tail < self.t_start:
+                raise ValueError(f"tail must lie between 0 and t_start={self.t_start}, "
+                                 f"got {tail}")
+            if objective == "flow":
+                raise ValueError("a stochastic tail needs the diffusion's forward process, "
+                                 "which a flow shortcut model does not have; use tail=0")
+            if grid != "uniform":
+                raise ValueError("tail sets its own grid; use it with grid='uniform'")
+            if isinstance(head_steps, bool) or int(head_steps) != head_steps or head_steps < 1:
+                raise ValueError(f"head_steps must be an integer >= 1, got {head_steps}")
         self.objective = objective
         self.grid = grid
+        self.tail = float(tail)
+        self.head_steps = int(head_steps)
 
     @classmethod
     def from_card(cls, card, **options) -> ShortcutSampler:
@@ -102,11 +139,27 @@ class ShortcutSampler(Sampler):
         return super().incompatibility(card)
 
     def time_grid(self, steps: int) -> torch.Tensor:
-        """Decreasing times from ``t_start`` to 0: ``steps`` equal steps, or halving ones."""
-        if self.grid == "uniform":
-            return super().time_grid(steps)
+        """Decreasing times from ``t_start`` to 0.
+
+        ``steps`` equal steps, halving ones, or shortcut steps to ``tail`` and a grid dense
+        at small noise below it.
+        """
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
+        if self.tail:
+            n = steps - self.head_steps
+            if n < 1:
+                raise ValueError(
+                    f"with tail={self.tail} the sampler takes {self.head_steps} shortcut "
+                    f"steps (head_steps) and at least one below the tail: give steps > "
+                    f"{self.head_steps}, or a smaller head_steps"
+                )
+            head = torch.linspace(self.t_start, self.tail, self.head_steps + 1,
+                                  dtype=torch.float64)
+            below = torch.linspace(1.0, 0.0, n + 1, dtype=torch.float64) ** 2 * self.tail
+            return torch.cat([head, below[1:]])
+        if self.grid == "uniform":
+            return super().time_grid(steps)
         halves = self.t_start * 0.5 ** torch.arange(steps, dtype=torch.float64)
         return torch.cat([halves, halves.new_zeros(1)])
 
@@ -122,9 +175,19 @@ class ShortcutSampler(Sampler):
         return super().noised_known_elements(elements, t, generator, system_idx)
 
     def step(self, state, t, t_next, denoise, generator):
-        """One shortcut step of size ``d = t - t_next``."""
+        """One shortcut step of size ``d = t - t_next``, or an ancestral step below ``tail``."""
         like = state.positions
         tb = torch.full((state.n_systems,), t, dtype=like.dtype, device=like.device)
+        if t <= self.tail * (1.0 + 1e-9):
+            eps_x, eps_e = denoise(state.positions, state.elements, state.cell,
+                                   state.system_idx, tb, step_size=torch.zeros_like(tb))
+            idx = state.system_idx
+            return (
+                ancestral_update(self.pos_schedule, state.positions, eps_x, t, t_next,
+                                 generator, idx),
+                ancestral_update(self.el_schedule, state.elements, eps_e, t, t_next,
+                                 generator, idx),
+            )
         d = t - t_next
         out_x, out_e = denoise(
             state.positions, state.elements, state.cell, state.system_idx, tb,
@@ -140,5 +203,6 @@ class ShortcutSampler(Sampler):
     def __repr__(self) -> str:
         return (
             f"ShortcutSampler(objective={self.objective!r}, pos_schedule={self.pos_schedule!r}, "
-            f"el_schedule={self.el_schedule!r}, t_start={self.t_start}, grid={self.grid!r})"
+            f"el_schedule={self.el_schedule!r}, t_start={self.t_start}, grid={self.grid!r}, "
+            f"tail={self.tail}, head_steps={self.head_steps})"
         )
