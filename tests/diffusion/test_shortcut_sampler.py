@@ -196,5 +196,14 @@ def test_tail_options_are_checked():
         ShortcutSampler(tail=0.3, grid="halving")
     with pytest.raises(ValueError, match="head_steps must be"):
         ShortcutSampler(tail=0.3, head_steps=0)
-    with pytest.raises(ValueError, match="give steps > 2"):
-        ShortcutSampler(tail=0.3).time_grid(2)
+
+
+
+def test_tail_sampler_takes_one_and_two_steps_as_plain_shortcut_steps():
+    start = _start(seed=8)
+    for steps in (1, 2):
+        model = ExactShortcut()
+        final = run_sampler(ShortcutSampler(tail=0.3), start, model, steps)
+        plain = run_sampler(ShortcutSampler(), start, ExactShortcut(), steps)
+        assert all(size[0] > 0.0 for size in model.step_sizes)
+        assert torch.equal(final.positions, plain.positions)
