@@ -517,7 +517,7 @@ class AmorphousGenerator:
         if targets is None:
             targets = dict((card.sampling or {}).get("targets", {})) or None
         guidance = self._applied_guidance(guidance, targets)
-        sampler, steps, sampler_options = self._sampling(sampler, steps, sampler_options)
+        sampler, steps, sampler_options = self.sampling(sampler, steps, sampler_options)
         sampler_obj = self._make_sampler(sampler, sampler_options)
         if steps is None:
             steps = sampler_obj.default_steps
@@ -681,9 +681,13 @@ class AmorphousGenerator:
 
     # ------------------------------------------------------------------ helpers
 
-    def _sampling(self, sampler: str | None, steps: int | None,
-                  options: Mapping[str, Any] | None) -> tuple[str, int | None, dict]:
-        """Sampler name, steps and options: the caller's, completed from ``card.sampling``."""
+    def sampling(self, sampler: str | None = None, steps: int | None = None,
+                 options: Mapping[str, Any] | None = None) -> tuple[str, int | None, dict]:
+        """Sampler name, steps and options that ``generate`` uses.
+
+        The caller's, completed from ``card.sampling``: its steps and options apply when the
+        sampler is the card's (or not given).
+        """
         card_sampling = self.card.sampling or {}
         default = card_sampling.get("sampler", "sde")
         if sampler is None or sampler == default:

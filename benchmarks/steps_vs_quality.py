@@ -227,6 +227,8 @@ def evaluate(generator: AmorphousGenerator, reference_path: str, args, say) -> d
                        else len(references[0]), steps=1, sampler=usable[0],
                        progress=False)  # warm-up
     cells: dict = {name: {} for name in usable}
+    options = {name: generator.sampling(name, None, column_options(name, args))[2]
+               for name in usable}
     for name in usable:
         for steps in args.rows:
             if (name, steps) in args.skip:
@@ -246,6 +248,7 @@ def evaluate(generator: AmorphousGenerator, reference_path: str, args, say) -> d
         "rdf_rmsd_floor": floor,
         "sampling_card": dict(card.sampling),
         "columns": usable,
+        "column_options": options,
         "skipped": skipped,
         "not_run": [name for name in COLUMNS if name not in args.samplers],
         "skipped_cells": [f"{name}:{steps}" for name, steps in args.skip],
@@ -259,6 +262,12 @@ def evaluate(generator: AmorphousGenerator, reference_path: str, args, say) -> d
     return result
 
 
+def column_label(result: dict, col: str) -> str:
+    """The column's sampler with the options it ran with, e.g. ``shortcut (tail=0.3)``."""
+    options = result.get("column_options", {}).get(col) or {}
+    return col + (f" ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else "")
+
+
 def markdown(name: str, result: dict, rows: Sequence[int]) -> str:
     """AMShortcut's table: ``RDF RMSD / ADF RMSD (wall s, CPU s per structure)`` per cell."""
     cols = result["columns"]
@@ -267,7 +276,8 @@ def markdown(name: str, result: dict, rows: Sequence[int]) -> str:
              f"({result['reference_split']}) structures of `{result['reference']}`, "
              f"{result['n_atoms']:.0f} atoms; RDF RMSD of as many training structures "
              f"(sampling noise): {result['rdf_rmsd_floor']:.3f}.", "",
-             "| steps | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+             "| steps | " + " | ".join(column_label(result, c) for c in cols) + " |",
+             "|---|" + "---|" * len(cols)]
     for steps in rows:
         cells = []
         for col in cols:
@@ -283,7 +293,7 @@ def markdown(name: str, result: dict, rows: Sequence[int]) -> str:
         for steps, props in by_steps.items():
             text = ", ".join(f"{p} MAE {v['mean']:.3g} {v['units']} (n={v['n']})"
                              for p, v in props.items())
-            notes.append(f"- {col}, {steps} steps: {text}")
+            notes.append(f"- {column_label(result, col)}, {steps} steps: {text}")
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
@@ -301,7 +311,7 @@ def figure(name: str, result: dict, path: Path) -> str:
             continue
         times = [c["seconds_per_structure"] for _, c in items]
         for ax, key in zip(axes, ("rdf_rmsd", "adf_rmsd"), strict=True):
-            ax.plot(times, [c[key] for _, c in items], "o-", label=col)
+            ax.plot(times, [c[key] for _, c in items], "o-", label=column_label(result, col))
             for steps, c in items:
                 ax.annotate(steps, (c["seconds_per_structure"], c[key]), fontsize=7,
                             textcoords="offset points", xytext=(3, 3))

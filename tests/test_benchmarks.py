@@ -179,7 +179,9 @@ def test_steps_vs_quality(files, tmp_path):
                 assert cell["seconds_per_structure"] > 0
         assert finite(result["rdf_rmsd_floor"])
     table = (tmp_path / "steps_vs_quality_tiny-Si-sc.md").read_text()
-    assert "| steps | sde | ode | langevin | shortcut |" in table
+    assert "| steps | sde | ode | langevin | shortcut (grid=halving) |" in table
+    assert fast["column_options"] == {"sde": {}, "ode": {}, "langevin": {},
+                                      "shortcut": {"grid": "halving"}}
     assert "| 2 |" in table and "no `flow` column" in table
     assert (tmp_path / "steps_vs_quality_tiny-Si-sc.json").exists()
     assert Path(fast["png"]).stat().st_size > 0
