@@ -46,9 +46,10 @@ def test_silica_shortcut_model_targets_properties_in_its_card_steps():
     card = gen.card
     assert card.shortcut and card.training["init_from"]["name"] == "a-SiO2"
     assert set(card.property_names) == {"shear_modulus", "ring_size"}
-    assert card.sampling == {"sampler": "shortcut", "steps": 10}
+    assert card.sampling == {"sampler": "shortcut", "steps": 8, "options": {"tail": 0.3}}
     (atoms,) = gen.generate(1, cell=9.0, targets={"ring_size": 6.0}, seed=0, progress=False)
-    assert (atoms.info["sampler"], atoms.info["steps"]) == ("shortcut", 10)
+    assert (atoms.info["sampler"], atoms.info["steps"]) == ("shortcut", 8)
+    assert atoms.info["sampler_option_tail"] == 0.3
     assert atoms.info["target_ring_size"] == 6.0
     assert set(atoms.get_chemical_symbols()) <= {"Si", "O"}
     assert np.isfinite(atoms.positions).all()
