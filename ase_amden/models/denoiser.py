@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ase_amden.errors import AmdenError, InvalidStructureError, unknown_name
+from ase_amden.models.angular import AngularMoments
 from ase_amden.models.egnn import EGNNLayer, distance_embedding, radial_basis, smooth_cutoff
 from ase_amden.models.embeddings import NULL_EMBEDDINGS, PropertyEmbedding, SinusoidalFeatures
 from ase_amden.models.geometry import minimum_image
@@ -89,6 +90,13 @@ class DenoiserConfig:
         ``g (X0_prev - X)`` (minimum image, Å) instead of zero, with a learned gate ``g``
         that starts at zero; with ``channel_distances`` the first layer sees the estimated
         clean geometry, not only the noisy one. EGNN noise prediction with ``n_vector >= 2``.
+    angular_power
+        0: off (AMDEN's network). ``L >= 1``: the node embedding also sees the bond-angle
+        moments ``cos(theta)^0..L`` of every atom's neighbourhood
+        (:class:`~ase_amden.models.angular.AngularMoments`), of the noisy geometry and, with
+        ``self_condition``, of the previous clean estimate; needs ``n_radial >= 2``.
+    angular_channels
+        Learned radial channels of the bond-angle moments.
 
     """
 
@@ -112,6 +120,8 @@ class DenoiserConfig:
     channel_angles: bool = False
     backbone: str = "egnn"
     self_condition: bool = False
+    angular_power: int = 0
+    angular_channels: int = 8
 
     def __post_init__(self):
         self.property_names = tuple(self.property_names)
@@ -141,6 +151,12 @@ class DenoiserConfig:
                 raise ValueError(f"DenoiserConfig.{name} must be positive, got {value!r}")
         if self.n_radial < 0 or self.n_radial == 1:
             raise ValueError(f"DenoiserConfig.n_radial must be 0 or >= 2, got {self.n_radial!r}")
+        if self.angular_power < 0 or self.angular_channels < 1:
+            raise ValueError("DenoiserConfig.angular_power must be >= 0 and angular_channels "
+                             f">= 1, got {self.angular_power!r} and {self.angular_channels!r}")
+        if self.angular_power and self.n_radial < 2:
+            raise ValueError("angular_power needs the radial basis (its radial weights are "
+                             f"learnt on it): give n_radial >= 2, got {self.n_radial!r}")
         if self.property_basis < 0 or self.property_basis == 1:
             raise ValueError(
                 f"DenoiserConfig.property_basis must be 0 or >= 2, got {self.property_basis!r}"
@@ -222,6 +238,17 @@ class Denoiser(nn.Module):
             self.step_features = SinusoidalFeatures(config.time_dim)
             width += self.step_features.width
         self.embed = nn.Linear(width, config.hidden)
+        self.angular = self.angular_embed = None
+        if config.angular_power:
+            self.angular = AngularMoments(config.n_radial, config.angular_channels,
+                                          config.angular_power)
+            geometries = 2 if config.self_condition else 1
+            self.angular_embed = nn.Sequential(nn.LayerNorm(geometries * self.angular.width),
+                                               nn.Linear(geometries * self.angular.width,
+                                                         config.hidden))
+            # Starts at zero: a grown network computes its parent's function until trained.
+            nn.init.zeros_(self.angular_embed[-1].weight)
+            nn.init.zeros_(self.angular_embed[-1].bias)
         edge_dim = 1 + config.n_radial
         self.readout = None
         if config.backbone == "painn":
@@ -453,6 +480,7 @@ class Denoiser(nn.Module):
             edge_vector = edge_vector / distance
         else:
             vectors = positions.new_zeros(positions.shape[0], self.config.n_vector, 3)
+        shift = None
         if self.config.self_condition:
             # Without an estimate the gate still enters (times zero), so that every parameter
             # takes part in every step (DDP reduces the same set on every rank).
@@ -460,6 +488,9 @@ class Denoiser(nn.Module):
                      else minimum_image(previous_clean - positions, cell, system_idx))
             estimate = (self.self_gate * shift).unsqueeze(1)
             vectors = torch.cat([vectors[:, :1], estimate.expand_as(vectors[:, 1:])], dim=1)
+        if self.angular is not None:
+            h = h + self._angular_embedding(edge_vector, distance, edge_weight, src, dst, shift,
+                                            positions.shape[0])
         for i, layer in enumerate(self.layers):
             if conditions is not None:
                 h = h + self.layer_conditions[i](conditions)
@@ -467,6 +498,25 @@ class Denoiser(nn.Module):
         if self.readout is not None:
             vectors = self.readout(vectors)
         return vectors, h
+
+    def _angular_embedding(self, edge_vector: torch.Tensor, distance: torch.Tensor,
+                           edge_weight: torch.Tensor, src: torch.Tensor, dst: torch.Tensor,
+                           shift: torch.Tensor | None, n_nodes: int) -> torch.Tensor:
+        """``(N, hidden)`` embedding of the bond-angle moments of the input geometry.
+
+        With self-conditioning also of the estimate ``X + shift`` (the input geometry
+        without one), on the edges of the input graph; only the direction of
+        ``edge_vector`` and the lengths ``distance`` enter.
+        """
+        cutoff, n_radial = self.config.cutoff, self.config.n_radial
+        features = [self.angular(edge_vector, radial_basis(distance, cutoff, n_radial),
+                                 edge_weight, src, n_nodes)]
+        if shift is not None:
+            moved = edge_vector + shift.index_select(0, dst) - shift.index_select(0, src)
+            length = moved.square().sum(-1, keepdim=True).clamp(min=1e-12).sqrt()
+            features.append(self.angular(moved, radial_basis(length, cutoff, n_radial),
+                                         smooth_cutoff(length, cutoff), src, n_nodes))
+        return self.angular_embed(torch.cat(features, dim=-1))
 
     def _prepare(
         self,
@@ -618,6 +668,30 @@ def with_self_condition(weights: dict[str, torch.Tensor],
         raise ValueError("config must have self_condition=True")
     reference = weights["embed.weight"]
     return {**weights, "self_gate": reference.new_zeros(())}
+
+
+def with_angular(weights: dict[str, torch.Tensor],
+                 config: DenoiserConfig) -> dict[str, torch.Tensor]:
+    """A parent network's weights for the same network with bond-angle moments on.
+
+    The moments' embedding is added to the node embedding through a linear map that
+    starts at zero (its radial weights start random), so the grown network computes
+    exactly the parent's function until it is trained.
+
+    Parameters
+    ----------
+    weights
+        ``state_dict`` of the parent network.
+    config
+        Configuration of the grown network (``angular_power >= 1``).
+
+    """
+    if not config.angular_power:
+        raise ValueError("config must have angular_power >= 1")
+    fresh = Denoiser(config).state_dict()
+    added = {key: value.to(weights["embed.weight"])
+             for key, value in fresh.items() if key.startswith(("angular.", "angular_embed."))}
+    return {**weights, **added}
 
 
 def with_step_size(weights: dict[str, torch.Tensor],

@@ -65,6 +65,12 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="feed every layer's node update the dot products of the atom's "
                         "vector channels (bond angles as invariant features); may be added to "
                         "an --init-from model without them (the new weights start at zero)")
+    parser.add_argument("--angular", type=positive_int, default=None, metavar="L",
+                        help="feed the node embedding the bond-angle moments cos^0..L of every "
+                        "atom's neighbourhood (needs --radial; default 0: off); may be added "
+                        "to an --init-from model without them (the new weights start at zero)")
+    parser.add_argument("--angular-channels", type=positive_int, default=None, metavar="C",
+                        help="learned radial channels of the bond-angle moments (default 8)")
     parser.add_argument("--self-condition", action="store_true",
                         help="self-conditioning: the network is given its previous estimate of "
                         "the clean structure (in training, on half the steps); may be added to "
@@ -156,7 +162,8 @@ def run_train(args: argparse.Namespace) -> int:
         ("channel_distances", args.channel_distances or None),
         ("channel_angles", args.channel_angles or None),
         ("self_condition", args.self_condition or None),
-        ("sigma_data", args.sigma_data), ("backbone", args.backbone))
+        ("sigma_data", args.sigma_data), ("backbone", args.backbone),
+        ("angular_power", args.angular), ("angular_channels", args.angular_channels))
              if value is not None}
     properties = _names(args.properties)
     config = TrainConfig(

@@ -27,6 +27,7 @@ from ase_amden.errors import CheckpointError, InvalidArgumentError, InvalidStruc
 from ase_amden.models import Denoiser, DenoiserConfig
 from ase_amden.models.card import ModelCard
 from ase_amden.models.denoiser import (
+    with_angular,
     with_channel_angles,
     with_channel_distances,
     with_self_condition,
@@ -55,7 +56,8 @@ _OBJECTIVES = ("eps", "flow")
 LR_SCHEDULES = ("constant", "cosine")
 #: Network options an ``init_from`` parent may lack: new weights start at zero.
 _GROWTHS = {"channel_distances": with_channel_distances, "channel_angles": with_channel_angles,
-            "shortcut": with_step_size, "self_condition": with_self_condition}
+            "shortcut": with_step_size, "self_condition": with_self_condition,
+            "angular_power": with_angular}
 
 
 @dataclass
@@ -705,12 +707,16 @@ class Trainer:
         parent = DenoiserConfig(**saved["model_config"])
         growths = {name: grow for name, grow in _GROWTHS.items()
                    if getattr(config, name) and not getattr(parent, name)}
-        if not self._same_network(saved["model_config"], **dict.fromkeys(growths, False)):
+        # A grown option (and the width of the bond-angle moments with it) is the parent's.
+        changes = {name: getattr(parent, name) for name in growths}
+        if "angular_power" in growths:
+            changes["angular_channels"] = parent.angular_channels
+        if not self._same_network(saved["model_config"], **changes):
             raise CheckpointError(
                 f"init_from {str(path)!r} holds a network with another configuration "
                 f"({saved.get('model_config')}, this run: {self.card.model_config}); use the "
                 "same --backbone/--hidden/--layers/--cutoff/--radial, properties and variant as "
-                "that model (--channel-distances, --channel-angles, --shortcut and "
+                "that model (--channel-distances, --channel-angles, --angular, --shortcut and "
                 "--self-condition may be added to a model without them)."
             )
         for grow in growths.values():

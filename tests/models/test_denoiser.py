@@ -7,6 +7,7 @@ import torch
 from ase_amden.errors import InvalidStructureError, UnknownNameError
 from ase_amden.models import Denoiser, DenoiserConfig, ModelCard, wrap_positions
 from ase_amden.models.denoiser import (
+    with_angular,
     with_channel_angles,
     with_channel_distances,
     with_self_condition,
@@ -22,8 +23,9 @@ TOL = {"rtol": 1e-9, "atol": 1e-11}
 VARIANTS = pytest.mark.parametrize(
     "variant", [{}, {"n_radial": 8}, {"channel_distances": True}, {"sigma_data": 0.5},
                 {"channel_angles": True, "channel_distances": True},
-                {"backbone": "painn", "n_radial": 8}],
-    ids=["amden-edges", "radial-basis", "channel-distances", "edm", "channel-angles", "painn"],
+                {"backbone": "painn", "n_radial": 8}, {"n_radial": 8, "angular_power": 3}],
+    ids=["amden-edges", "radial-basis", "channel-distances", "edm", "channel-angles", "painn",
+         "angular"],
 )
 
 
@@ -456,6 +458,37 @@ def test_self_conditioning_is_used_equivariantly_and_periodically(
     image = estimate + torch.tensor([1.0, -2.0, 1.0], dtype=DTYPE) @ triclinic_cell
     moved_x, _ = _run(model, positions, elements, triclinic_cell, previous_clean=image)
     torch.testing.assert_close(moved_x, eps_x, **TOL)
+
+
+def test_a_parent_grown_with_angular_moments_computes_the_parent_function(
+        make_model, random_system, triclinic_cell):
+    parent = make_model(3, n_radial=8, channel_distances=True, self_condition=True)
+    grown = Denoiser(DenoiserConfig(**{**asdict(parent.config), "angular_power": 3}))
+    grown = grown.to(DTYPE).eval()
+    grown.load_state_dict(with_angular(parent.state_dict(), grown.config))
+    positions, elements = random_system(6, triclinic_cell, seed=5)
+    estimate = positions + 0.3 * torch.randn(positions.shape, dtype=DTYPE,
+                                             generator=torch.Generator().manual_seed(1))
+    for previous in (None, estimate):
+        expected = _run(parent, positions, elements, triclinic_cell, previous_clean=previous)
+        got = _run(grown, positions, elements, triclinic_cell, previous_clean=previous)
+        for a, b in zip(expected, got, strict=True):
+            torch.testing.assert_close(b, a, **TOL)
+    with torch.no_grad():  # the zero map reads the moments of both geometries once trained
+        grown.angular_embed[-1].weight.normal_(0.0, 0.3)
+    plain = _run(grown, positions, elements, triclinic_cell)
+    conditioned = _run(grown, positions, elements, triclinic_cell, previous_clean=estimate)
+    assert float((plain[1] - expected[1]).abs().max()) > 1e-6
+    assert float((conditioned[1] - plain[1]).abs().max()) > 1e-6
+    with pytest.raises(ValueError, match="angular_power >= 1"):
+        with_angular(parent.state_dict(), parent.config)
+
+
+def test_angular_moments_need_the_radial_basis():
+    with pytest.raises(ValueError, match="n_radial >= 2"):
+        DenoiserConfig(n_classes=1, angular_power=2)
+    with pytest.raises(ValueError, match="angular_power must be >= 0"):
+        DenoiserConfig(n_classes=1, n_radial=4, angular_power=-1)
 
 
 def test_clean_estimate_removes_the_predicted_noise(make_model):

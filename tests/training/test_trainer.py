@@ -102,7 +102,8 @@ def test_cli_trains_from_extxyz(tmp_path, train_cli):
 @pytest.mark.parametrize("options,setting", [
     (["--backbone", "painn"], ("backbone", "painn")),
     (["--channel-distances", "--self-condition"], ("self_condition", True)),
-], ids=["painn", "self-conditioning"])
+    (["--angular", "2", "--angular-channels", "3"], ("angular_power", 2)),
+], ids=["painn", "self-conditioning", "angular"])
 def test_cli_trains_a_network_variant_that_generates(tmp_path, train_cli, options, setting):
     path = train_cli(
         "--name", "variant", "--out", str(tmp_path / "variant"), "--max-steps", "3",
@@ -181,6 +182,23 @@ def test_init_from_grows_a_parent_into_a_richer_network(tmp_path, structures, ti
     with pytest.raises(CheckpointError, match="another configuration"):
         train(structures, tiny_config(out_dir=str(tmp_path / "back"), max_steps=1,
                                       init_from=str(child)), "back", verbose=False)
+
+
+def test_init_from_grows_a_parent_with_bond_angle_moments(tmp_path, structures, tiny_config):
+    radial = dict(tiny_config().model, n_radial=4)
+    parent = train(structures, tiny_config(out_dir=str(tmp_path / "parent"), max_steps=2,
+                                           model=radial), "parent", verbose=False)
+    child = train(structures, tiny_config(out_dir=str(tmp_path / "child"), max_steps=1, lr=0.0,
+                                          model=dict(radial, angular_power=2,
+                                                     angular_channels=3),
+                                          init_from=str(parent)), "child", verbose=False)
+    parent_ema, loaded = read_checkpoint(parent)["ema"]["shadow"], read_checkpoint(child)
+    for key, value in parent_ema.items():
+        assert torch.equal(loaded["model"][key], value), key
+    added = sorted(set(loaded["model"]) - set(parent_ema))
+    assert added and all(key.startswith("angular") for key in added)
+    assert not loaded["model"]["angular_embed.1.weight"].any()  # the new map starts shut
+    assert loaded["model"]["angular.radial.weight"].shape == (3, 4)
 
 
 def test_init_from_refuses_another_network(tmp_path, structures, tiny_config):
