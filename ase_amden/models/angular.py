@@ -52,7 +52,8 @@ class AngularMoments(nn.Module):
         return self.radial.out_features * (self.max_power + 1)
 
     def forward(self, edge_vector: torch.Tensor, basis: torch.Tensor, edge_weight: torch.Tensor,
-                src: torch.Tensor, n_nodes: int) -> torch.Tensor:
+                src: torch.Tensor, n_nodes: int,
+                neighbour_weight: torch.Tensor | None = None) -> torch.Tensor:
         """``(n_nodes, C (L + 1))`` features, channel-major.
 
         Parameters
@@ -67,10 +68,15 @@ class AngularMoments(nn.Module):
             ``(E,)`` atom each edge belongs to.
         n_nodes
             Number of atoms.
+        neighbour_weight
+            ``(E, C)`` factors of each neighbour's term per channel (e.g. learned from the
+            neighbour's features, as in MACE's atomic basis); None: 1.
 
         """
         unit = edge_vector * edge_vector.square().sum(-1, keepdim=True).clamp(min=1e-12).rsqrt()
         weight = self.radial(basis) * edge_weight  # (E, C)
+        if neighbour_weight is not None:
+            weight = weight * neighbour_weight
         power = torch.ones_like(unit[:, :1])
         features = []
         for _ in range(self.max_power + 1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -97,6 +98,10 @@ class DenoiserConfig:
         ``self_condition``, of the previous clean estimate; needs ``n_radial >= 2``.
     angular_channels
         Learned radial channels of the bond-angle moments.
+    layer_angular
+        Every EGNN layer's node update also gets the bond-angle moments of the structure
+        built so far (vector channel 0), each neighbour weighted by its features (see
+        :class:`~ase_amden.models.egnn.EGNNLayer`); needs ``angular_power >= 1``.
 
     """
 
@@ -122,6 +127,7 @@ class DenoiserConfig:
     self_condition: bool = False
     angular_power: int = 0
     angular_channels: int = 8
+    layer_angular: bool = False
 
     def __post_init__(self):
         self.property_names = tuple(self.property_names)
@@ -157,6 +163,8 @@ class DenoiserConfig:
         if self.angular_power and self.n_radial < 2:
             raise ValueError("angular_power needs the radial basis (its radial weights are "
                              f"learnt on it): give n_radial >= 2, got {self.n_radial!r}")
+        if self.layer_angular and (not self.angular_power or self.backbone != "egnn"):
+            raise ValueError("layer_angular needs the EGNN backbone and angular_power >= 1")
         if self.property_basis < 0 or self.property_basis == 1:
             raise ValueError(
                 f"DenoiserConfig.property_basis must be 0 or >= 2, got {self.property_basis!r}"
@@ -259,7 +267,10 @@ class Denoiser(nn.Module):
             self.layers = nn.ModuleList(
                 EGNNLayer(config.hidden, config.n_vector, config.n_norm, edge_dim=edge_dim,
                           channel_distances=config.channel_distances, cutoff=config.cutoff,
-                          channel_angles=config.channel_angles)
+                          channel_angles=config.channel_angles,
+                          angular_power=config.angular_power if config.layer_angular else 0,
+                          angular_channels=config.angular_channels,
+                          angular_basis=config.n_radial)
                 for _ in range(config.n_layers)
             )
         self.element_head = nn.Linear(config.hidden, config.n_classes)
@@ -688,9 +699,26 @@ def with_angular(weights: dict[str, torch.Tensor],
     """
     if not config.angular_power:
         raise ValueError("config must have angular_power >= 1")
+    return _with_fresh(weights, config, lambda key: key.startswith(("angular.", "angular_embed.")))
+
+
+def with_layer_angular(weights: dict[str, torch.Tensor],
+                       config: DenoiserConfig) -> dict[str, torch.Tensor]:
+    """A parent network's weights for the same network with ``layer_angular`` on.
+
+    Each layer's moments enter its node update through a map that starts at zero, so the
+    grown network computes exactly the parent's function until it is trained.
+    """
+    if not config.layer_angular:
+        raise ValueError("config must have layer_angular=True")
+    return _with_fresh(weights, config, lambda key: ".moment" in key)
+
+
+def _with_fresh(weights: dict[str, torch.Tensor], config: DenoiserConfig,
+                new: Callable[[str], bool]) -> dict[str, torch.Tensor]:
+    """``weights`` plus the freshly initialised weights of ``config``'s network named ``new``."""
     fresh = Denoiser(config).state_dict()
-    added = {key: value.to(weights["embed.weight"])
-             for key, value in fresh.items() if key.startswith(("angular.", "angular_embed."))}
+    added = {key: value.to(weights["embed.weight"]) for key, value in fresh.items() if new(key)}
     return {**weights, **added}
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ase_amden.models.angular import AngularMoments
+
 
 def smooth_cutoff(distance: torch.Tensor, cutoff: float) -> torch.Tensor:
     """Smooth cutoff ``f_cut(r) = 2 tanh(1 - min(r, r_c) / r_c)^2`` (AMDEN eq. 10).
@@ -164,6 +166,16 @@ class EGNNLayer(nn.Module):
     channel_angles
         Feed the node MLP the ``k (k + 1) / 2`` dot products of the atom's channel
         displacements (see above).
+    angular_power
+        0: off. ``L >= 1``: the node update also gets the bond-angle moments
+        (:class:`~ase_amden.models.angular.AngularMoments`, powers ``0..L``) of the
+        geometry of vector channel 0 as the layer receives it (the structure the earlier
+        layers have built), each neighbour's term weighted per radial channel by a linear
+        map of its node features, through a map that starts at zero; needs ``cutoff``.
+    angular_channels
+        Radial channels of those moments.
+    angular_basis
+        Gaussians of the radial basis of those moments (at least 2).
 
     """
 
@@ -177,6 +189,9 @@ class EGNNLayer(nn.Module):
         channel_distances: bool = False,
         cutoff: float | None = None,
         channel_angles: bool = False,
+        angular_power: int = 0,
+        angular_channels: int = 8,
+        angular_basis: int = 16,
     ):
         super().__init__()
         if channel_distances and cutoff is None:
@@ -200,6 +215,17 @@ class EGNNLayer(nn.Module):
             nn.SiLU(),
             nn.Linear(hidden, hidden),
         )
+        self.moments = None
+        if angular_power:
+            if cutoff is None:
+                raise ValueError("angular_power needs the cutoff radius")
+            self.moment_cutoff, self.moment_basis = cutoff, angular_basis
+            self.moments = AngularMoments(angular_basis, angular_channels, angular_power)
+            self.moment_neighbour = nn.Linear(hidden, angular_channels)
+            self.moment_out = nn.Sequential(nn.LayerNorm(self.moments.width),
+                                            nn.Linear(self.moments.width, hidden))
+            nn.init.zeros_(self.moment_out[-1].weight)
+            nn.init.zeros_(self.moment_out[-1].bias)
         self.coord_in = PairLinear(hidden, edge_dim, hidden)
         self.coord_out = nn.Sequential(
             nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, n_vector * n_vector)
@@ -259,10 +285,23 @@ class EGNNLayer(nn.Module):
         if self.angle_pairs is not None:
             a, b = self.angle_pairs
             node_input.append((vectors[:, a] * vectors[:, b]).sum(-1).to(h.dtype))
-        h = h + self.node_mlp(torch.cat(node_input, dim=-1))
+        node_update = self.node_mlp(torch.cat(node_input, dim=-1))
+        if self.moments is not None:
+            node_update = node_update + self.moment_out(self._moments(h, difference[:, 0], src,
+                                                                      dst))
+        h = h + node_update
 
         phi = self.coord_out(self.coord_in(h, edge_attr, src, dst))
         phi = phi.view(-1, self.n_vector, self.n_vector)
         update = torch.einsum("eab,ebc->eac", phi, difference) * edge_weight.unsqueeze(-1)
         vectors = vectors + update.new_zeros(vectors.shape).index_add_(0, src, update) / self.n_norm
         return h, vectors
+
+    def _moments(self, h: torch.Tensor, difference: torch.Tensor, src: torch.Tensor,
+                 dst: torch.Tensor) -> torch.Tensor:
+        """Bond-angle moments ``(N, C (L + 1))`` of the channel geometry ``difference``."""
+        length = difference.square().sum(-1, keepdim=True).clamp(min=1e-12).sqrt()
+        return self.moments(difference, radial_basis(length, self.moment_cutoff,
+                                                     self.moment_basis),
+                            smooth_cutoff(length, self.moment_cutoff), src, h.shape[0],
+                            self.moment_neighbour(h).index_select(0, dst))

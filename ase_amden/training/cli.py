@@ -71,6 +71,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         "to an --init-from model without them (the new weights start at zero)")
     parser.add_argument("--angular-channels", type=positive_int, default=None, metavar="C",
                         help="learned radial channels of the bond-angle moments (default 8)")
+    parser.add_argument("--layer-angular", action="store_true",
+                        help="with --angular, every EGNN layer also gets the bond-angle moments "
+                        "of the structure built so far, neighbours weighted by their features; "
+                        "may be added to an --init-from model without them (new map at zero)")
     parser.add_argument("--self-condition", action="store_true",
                         help="self-conditioning: the network is given its previous estimate of "
                         "the clean structure (in training, on half the steps); may be added to "
@@ -163,7 +167,8 @@ def run_train(args: argparse.Namespace) -> int:
         ("channel_angles", args.channel_angles or None),
         ("self_condition", args.self_condition or None),
         ("sigma_data", args.sigma_data), ("backbone", args.backbone),
-        ("angular_power", args.angular), ("angular_channels", args.angular_channels))
+        ("angular_power", args.angular), ("angular_channels", args.angular_channels),
+        ("layer_angular", args.layer_angular or None))
              if value is not None}
     properties = _names(args.properties)
     config = TrainConfig(

@@ -30,6 +30,7 @@ from ase_amden.models.denoiser import (
     with_angular,
     with_channel_angles,
     with_channel_distances,
+    with_layer_angular,
     with_self_condition,
     with_step_size,
 )
@@ -57,7 +58,7 @@ LR_SCHEDULES = ("constant", "cosine")
 #: Network options an ``init_from`` parent may lack: new weights start at zero.
 _GROWTHS = {"channel_distances": with_channel_distances, "channel_angles": with_channel_angles,
             "shortcut": with_step_size, "self_condition": with_self_condition,
-            "angular_power": with_angular}
+            "angular_power": with_angular, "layer_angular": with_layer_angular}
 
 
 @dataclass

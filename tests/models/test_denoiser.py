@@ -10,6 +10,7 @@ from ase_amden.models.denoiser import (
     with_angular,
     with_channel_angles,
     with_channel_distances,
+    with_layer_angular,
     with_self_condition,
 )
 from ase_amden.models.egnn import distance_embedding, radial_basis
@@ -23,9 +24,10 @@ TOL = {"rtol": 1e-9, "atol": 1e-11}
 VARIANTS = pytest.mark.parametrize(
     "variant", [{}, {"n_radial": 8}, {"channel_distances": True}, {"sigma_data": 0.5},
                 {"channel_angles": True, "channel_distances": True},
-                {"backbone": "painn", "n_radial": 8}, {"n_radial": 8, "angular_power": 3}],
+                {"backbone": "painn", "n_radial": 8}, {"n_radial": 8, "angular_power": 3},
+                {"n_radial": 8, "angular_power": 2, "layer_angular": True}],
     ids=["amden-edges", "radial-basis", "channel-distances", "edm", "channel-angles", "painn",
-         "angular"],
+         "angular", "layer-angular"],
 )
 
 
@@ -482,6 +484,26 @@ def test_a_parent_grown_with_angular_moments_computes_the_parent_function(
     assert float((conditioned[1] - plain[1]).abs().max()) > 1e-6
     with pytest.raises(ValueError, match="angular_power >= 1"):
         with_angular(parent.state_dict(), parent.config)
+
+
+def test_a_parent_grown_with_layer_moments_computes_the_parent_function(
+        make_model, random_system, triclinic_cell):
+    parent = make_model(3, n_radial=8, channel_distances=True, angular_power=2)
+    grown = Denoiser(DenoiserConfig(**{**asdict(parent.config), "layer_angular": True}))
+    grown = grown.to(DTYPE).eval()
+    grown.load_state_dict(with_layer_angular(parent.state_dict(), grown.config))
+    positions, elements = random_system(6, triclinic_cell, seed=5)
+    expected = _run(parent, positions, elements, triclinic_cell)
+    for a, b in zip(expected, _run(grown, positions, elements, triclinic_cell), strict=True):
+        torch.testing.assert_close(b, a, **TOL)
+    with torch.no_grad():  # the zero map of the last layer reads the built geometry once trained
+        grown.layers[-1].moment_out[-1].weight.normal_(0.0, 0.3)
+    assert float((_run(grown, positions, elements, triclinic_cell)[1]
+                  - expected[1]).abs().max()) > 1e-6
+    with pytest.raises(ValueError, match="layer_angular=True"):
+        with_layer_angular(parent.state_dict(), parent.config)
+    with pytest.raises(ValueError, match="layer_angular needs"):
+        DenoiserConfig(n_classes=1, n_radial=4, layer_angular=True)
 
 
 def test_angular_moments_need_the_radial_basis():

@@ -103,7 +103,8 @@ def test_cli_trains_from_extxyz(tmp_path, train_cli):
     (["--backbone", "painn"], ("backbone", "painn")),
     (["--channel-distances", "--self-condition"], ("self_condition", True)),
     (["--angular", "2", "--angular-channels", "3"], ("angular_power", 2)),
-], ids=["painn", "self-conditioning", "angular"])
+    (["--angular", "2", "--layer-angular"], ("layer_angular", True)),
+], ids=["painn", "self-conditioning", "angular", "layer-angular"])
 def test_cli_trains_a_network_variant_that_generates(tmp_path, train_cli, options, setting):
     path = train_cli(
         "--name", "variant", "--out", str(tmp_path / "variant"), "--max-steps", "3",
