@@ -10,7 +10,13 @@ from torch import nn
 
 from ase_amden.errors import AmdenError, InvalidStructureError, unknown_name
 from ase_amden.models.angular import AngularMoments
-from ase_amden.models.egnn import EGNNLayer, distance_embedding, radial_basis, smooth_cutoff
+from ase_amden.models.egnn import (
+    EGNNLayer,
+    distance_embedding,
+    moments_of_vectors,
+    radial_basis,
+    smooth_cutoff,
+)
 from ase_amden.models.embeddings import NULL_EMBEDDINGS, PropertyEmbedding, SinusoidalFeatures
 from ase_amden.models.geometry import minimum_image
 from ase_amden.models.graph import periodic_graph
@@ -500,7 +506,7 @@ class Denoiser(nn.Module):
             estimate = (self.self_gate * shift).unsqueeze(1)
             vectors = torch.cat([vectors[:, :1], estimate.expand_as(vectors[:, 1:])], dim=1)
         if self.angular is not None:
-            h = h + self._angular_embedding(edge_vector, distance, edge_weight, src, dst, shift,
+            h = h + self._angular_embedding(edge_vector, basis, edge_weight, src, dst, shift,
                                             positions.shape[0])
         for i, layer in enumerate(self.layers):
             if conditions is not None:
@@ -510,23 +516,20 @@ class Denoiser(nn.Module):
             vectors = self.readout(vectors)
         return vectors, h
 
-    def _angular_embedding(self, edge_vector: torch.Tensor, distance: torch.Tensor,
+    def _angular_embedding(self, edge_vector: torch.Tensor, basis: torch.Tensor,
                            edge_weight: torch.Tensor, src: torch.Tensor, dst: torch.Tensor,
                            shift: torch.Tensor | None, n_nodes: int) -> torch.Tensor:
         """``(N, hidden)`` embedding of the bond-angle moments of the input geometry.
 
         With self-conditioning also of the estimate ``X + shift`` (the input geometry
-        without one), on the edges of the input graph; only the direction of
-        ``edge_vector`` and the lengths ``distance`` enter.
+        without one), on the edges of the input graph. ``basis`` and ``edge_weight`` are
+        the input graph's; only the direction of ``edge_vector`` enters.
         """
-        cutoff, n_radial = self.config.cutoff, self.config.n_radial
-        features = [self.angular(edge_vector, radial_basis(distance, cutoff, n_radial),
-                                 edge_weight, src, n_nodes)]
+        features = [self.angular(edge_vector, basis, edge_weight, src, n_nodes)]
         if shift is not None:
             moved = edge_vector + shift.index_select(0, dst) - shift.index_select(0, src)
-            length = moved.square().sum(-1, keepdim=True).clamp(min=1e-12).sqrt()
-            features.append(self.angular(moved, radial_basis(length, cutoff, n_radial),
-                                         smooth_cutoff(length, cutoff), src, n_nodes))
+            features.append(moments_of_vectors(self.angular, moved, self.config.cutoff, src,
+                                               n_nodes))
         return self.angular_embed(torch.cat(features, dim=-1))
 
     def _prepare(

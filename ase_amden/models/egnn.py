@@ -89,6 +89,20 @@ def radial_basis(distance: torch.Tensor, cutoff: float, n_basis: int) -> torch.T
     return torch.exp(-0.5 * ((distance - centres) / width) ** 2)
 
 
+def moments_of_vectors(moments: AngularMoments, vectors: torch.Tensor, cutoff: float,
+                       src: torch.Tensor, n_nodes: int,
+                       neighbour_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """:class:`~ase_amden.models.angular.AngularMoments` of edges given only as vectors.
+
+    The lengths, their radial basis (as wide as ``moments`` takes) and the smooth cutoff
+    are derived from ``vectors`` ``(E, 3)``, Å, for a geometry other than the input
+    graph's (a self-conditioning estimate, a layer's vector channel), on its edges.
+    """
+    length = vectors.square().sum(-1, keepdim=True).clamp(min=1e-12).sqrt()
+    return moments(vectors, radial_basis(length, cutoff, moments.radial.in_features),
+                   smooth_cutoff(length, cutoff), src, n_nodes, neighbour_weight)
+
+
 class PairLinear(nn.Module):
     """``Linear([h_i, h_j, e_ij])`` computed as two node maps and one edge term.
 
@@ -219,7 +233,7 @@ class EGNNLayer(nn.Module):
         if angular_power:
             if cutoff is None:
                 raise ValueError("angular_power needs the cutoff radius")
-            self.moment_cutoff, self.moment_basis = cutoff, angular_basis
+            self.moment_cutoff = cutoff
             self.moments = AngularMoments(angular_basis, angular_channels, angular_power)
             self.moment_neighbour = nn.Linear(hidden, angular_channels)
             self.moment_out = nn.Sequential(nn.LayerNorm(self.moments.width),
@@ -287,8 +301,9 @@ class EGNNLayer(nn.Module):
             node_input.append((vectors[:, a] * vectors[:, b]).sum(-1).to(h.dtype))
         node_update = self.node_mlp(torch.cat(node_input, dim=-1))
         if self.moments is not None:
-            node_update = node_update + self.moment_out(self._moments(h, difference[:, 0], src,
-                                                                      dst))
+            moments = moments_of_vectors(self.moments, difference[:, 0], self.moment_cutoff, src,
+                                         h.shape[0], self.moment_neighbour(h).index_select(0, dst))
+            node_update = node_update + self.moment_out(moments)
         h = h + node_update
 
         phi = self.coord_out(self.coord_in(h, edge_attr, src, dst))
@@ -297,11 +312,3 @@ class EGNNLayer(nn.Module):
         vectors = vectors + update.new_zeros(vectors.shape).index_add_(0, src, update) / self.n_norm
         return h, vectors
 
-    def _moments(self, h: torch.Tensor, difference: torch.Tensor, src: torch.Tensor,
-                 dst: torch.Tensor) -> torch.Tensor:
-        """Bond-angle moments ``(N, C (L + 1))`` of the channel geometry ``difference``."""
-        length = difference.square().sum(-1, keepdim=True).clamp(min=1e-12).sqrt()
-        return self.moments(difference, radial_basis(length, self.moment_cutoff,
-                                                     self.moment_basis),
-                            smooth_cutoff(length, self.moment_cutoff), src, h.shape[0],
-                            self.moment_neighbour(h).index_select(0, dst))
