@@ -717,6 +717,39 @@ def with_layer_angular(weights: dict[str, torch.Tensor],
     return _with_fresh(weights, config, lambda key: ".moment" in key)
 
 
+def with_layers(weights: dict[str, torch.Tensor],
+                config: DenoiserConfig) -> dict[str, torch.Tensor]:
+    """A parent network's weights for the same EGNN with more layers after its own.
+
+    The new layers' last node-MLP and coordinate maps (and their condition maps) start at
+    zero, so each passes its input through unchanged: the grown network computes exactly
+    the parent's function until it is trained, and the new layers learn to refine the
+    geometry the parent builds (a deeper unrolled denoiser).
+
+    Parameters
+    ----------
+    weights
+        ``state_dict`` of the parent network (fewer layers than ``config``).
+    config
+        Configuration of the grown network (EGNN backbone).
+
+    """
+    if config.backbone != "egnn":
+        raise ValueError(f"adding layers needs the EGNN backbone, not {config.backbone!r}")
+    parent_layers = 1 + max(int(key.split(".")[1]) for key in weights if key.startswith("layers."))
+    if config.n_layers <= parent_layers:
+        raise ValueError(f"config must have more than the parent's {parent_layers} layers, "
+                         f"got n_layers={config.n_layers}")
+    new = tuple(f"{block}.{i}." for i in range(parent_layers, config.n_layers)
+                for block in ("layers", "layer_conditions"))
+    grown = _with_fresh(weights, config, lambda key: key.startswith(new))
+    for key in grown:
+        if key.startswith(new) and (".node_mlp.3." in key or ".coord_out.2." in key
+                                    or key.startswith("layer_conditions.")):
+            grown[key] = torch.zeros_like(grown[key])
+    return grown
+
+
 def _with_fresh(weights: dict[str, torch.Tensor], config: DenoiserConfig,
                 new: Callable[[str], bool]) -> dict[str, torch.Tensor]:
     """``weights`` plus the freshly initialised weights of ``config``'s network named ``new``."""

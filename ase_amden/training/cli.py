@@ -47,7 +47,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--hidden", type=positive_int, default=None,
                         help="hidden width (default 128)")
     parser.add_argument("--layers", type=positive_int, default=None,
-                        help="EGNN layers (default 4)")
+                        help="EGNN layers (default 4); more than an --init-from EGNN's adds "
+                        "layers after its own that start as the identity")
     parser.add_argument("--cutoff", type=positive_float, default=None,
                         help="graph cutoff, Å (default 6.5)")
     parser.add_argument("--radial", type=int, default=None, metavar="N",

@@ -31,6 +31,7 @@ from ase_amden.models.denoiser import (
     with_channel_angles,
     with_channel_distances,
     with_layer_angular,
+    with_layers,
     with_self_condition,
     with_step_size,
 )
@@ -712,16 +713,22 @@ class Trainer:
         changes = {name: getattr(parent, name) for name in growths}
         if "angular_power" in growths:
             changes["angular_channels"] = parent.angular_channels
+        deeper = config.backbone == "egnn" and config.n_layers > parent.n_layers
+        if deeper:
+            changes["n_layers"] = parent.n_layers
         if not self._same_network(saved["model_config"], **changes):
             raise CheckpointError(
                 f"init_from {str(path)!r} holds a network with another configuration "
                 f"({saved.get('model_config')}, this run: {self.card.model_config}); use the "
-                "same --backbone/--hidden/--layers/--cutoff/--radial, properties and variant as "
-                "that model (--channel-distances, --channel-angles, --angular, --shortcut and "
-                "--self-condition may be added to a model without them)."
+                "same --backbone/--hidden/--cutoff/--radial, properties and variant as that "
+                "model (--channel-distances, --channel-angles, --angular, --shortcut, "
+                "--self-condition and more EGNN --layers may be added to a model without them)."
             )
+        # Options grow on the parent's layers; added layers come last, with all options.
         for grow in growths.values():
-            weights = grow(weights, config)
+            weights = grow(weights, replace(config, n_layers=parent.n_layers))
+        if deeper:
+            weights = with_layers(weights, config)
         model.load_state_dict(weights)
         ema.load_state_dict({"decay": ema.decay, "num_updates": 0, "shadow": weights})
         self.card.training["init_from"] = {"path": str(path), "name": saved.get("name"),

@@ -11,6 +11,7 @@ from ase_amden.models.denoiser import (
     with_channel_angles,
     with_channel_distances,
     with_layer_angular,
+    with_layers,
     with_self_condition,
 )
 from ase_amden.models.egnn import distance_embedding, radial_basis
@@ -504,6 +505,35 @@ def test_a_parent_grown_with_layer_moments_computes_the_parent_function(
         with_layer_angular(parent.state_dict(), parent.config)
     with pytest.raises(ValueError, match="layer_angular needs"):
         DenoiserConfig(n_classes=1, n_radial=4, layer_angular=True)
+
+
+def test_a_parent_grown_deeper_computes_the_parent_function(
+        make_model, random_system, triclinic_cell):
+    parent = make_model(3, n_radial=8, channel_distances=True, channel_angles=True,
+                        self_condition=True, property_names=("cooling_rate",),
+                        property_basis=4)
+    grown = Denoiser(DenoiserConfig(**{**asdict(parent.config),
+                                       "n_layers": parent.config.n_layers + 2}))
+    grown = grown.to(DTYPE).eval()
+    grown.load_state_dict(with_layers(parent.state_dict(), grown.config))
+    positions, elements = random_system(6, triclinic_cell, seed=5)
+    estimate = positions + 0.3 * torch.randn(positions.shape, dtype=DTYPE,
+                                             generator=torch.Generator().manual_seed(1))
+    properties = torch.tensor([[2.0]], dtype=DTYPE)
+    for previous in (None, estimate):
+        expected = _run(parent, positions, elements, triclinic_cell, previous_clean=previous,
+                        properties=properties)
+        got = _run(grown, positions, elements, triclinic_cell, previous_clean=previous,
+                   properties=properties)
+        for a, b in zip(expected, got, strict=True):
+            torch.testing.assert_close(b, a, **TOL)
+    with torch.no_grad():  # the new last layer moves the geometry once trained
+        grown.layers[-1].coord_out[-1].weight.normal_(0.0, 0.3)
+    moved = _run(grown, positions, elements, triclinic_cell, properties=properties)
+    assert float((moved[0] - _run(parent, positions, elements, triclinic_cell,
+                                  properties=properties)[0]).abs().max()) > 1e-6
+    with pytest.raises(ValueError, match="more than the parent's"):
+        with_layers(parent.state_dict(), parent.config)
 
 
 def test_angular_moments_need_the_radial_basis():

@@ -202,6 +202,28 @@ def test_init_from_grows_a_parent_with_bond_angle_moments(tmp_path, structures, 
     assert loaded["model"]["angular.radial.weight"].shape == (3, 4)
 
 
+def test_init_from_grows_a_parent_deeper_with_new_options(tmp_path, structures, tiny_config):
+    radial = dict(tiny_config().model, n_radial=4)
+    parent = train(structures, tiny_config(out_dir=str(tmp_path / "parent"), max_steps=2,
+                                           model=radial), "parent", verbose=False)
+    layers = radial["n_layers"]
+    deeper = dict(radial, n_layers=layers + 1, channel_angles=True)
+    child = train(structures, tiny_config(out_dir=str(tmp_path / "child"), max_steps=1, lr=0.0,
+                                          model=deeper, init_from=str(parent)),
+                  "child", verbose=False)
+    parent_ema, loaded = read_checkpoint(parent)["ema"]["shadow"], read_checkpoint(child)
+    assert loaded["card"]["model_config"]["n_layers"] == layers + 1
+    for key, value in parent_ema.items():  # the parent's layers, with the new option's columns
+        assert torch.equal(loaded["model"][key][..., :value.shape[-1]], value), key
+    added = sorted(set(loaded["model"]) - set(parent_ema))
+    assert added and all(key.startswith(f"layers.{layers}.") for key in added)
+    assert not loaded["model"][f"layers.{layers}.coord_out.2.weight"].any()  # starts shut
+    assert not loaded["model"][f"layers.{layers}.node_mlp.3.weight"].any()
+    with pytest.raises(CheckpointError, match="another configuration"):  # no shrinking back
+        train(structures, tiny_config(out_dir=str(tmp_path / "back"), max_steps=1,
+                                      model=radial, init_from=str(child)), "back", verbose=False)
+
+
 def test_init_from_refuses_another_network(tmp_path, structures, tiny_config):
     parent = train(structures, tiny_config(out_dir=str(tmp_path / "parent"), max_steps=1),
                    "parent", verbose=False)
