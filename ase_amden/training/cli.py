@@ -80,6 +80,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="self-conditioning: the network is given its previous estimate of "
                         "the clean structure (in training, on half the steps); may be added to "
                         "an --init-from model without it (the new gate starts at zero)")
+    parser.add_argument("--self-condition-passes", type=positive_int, default=1, metavar="N",
+                        help="with --self-condition, the estimate a training step is given "
+                        "comes from 1 to N chained passes without gradient (default 1)")
     parser.add_argument("--properties", default="",
                         help="comma-separated conditioning properties, e.g. "
                         "shear_modulus,ring_size (default: none, an unconditional model)")
@@ -200,6 +203,7 @@ def run_train(args: argparse.Namespace) -> int:
         amp=args.amp,
         data_on_device=args.data_on_device,
         compile=args.compile,
+        self_condition_passes=args.self_condition_passes,
         time_limit_min=args.time_limit,
         ranking=args.ranking,
         ranking_weight=args.ranking_weight,

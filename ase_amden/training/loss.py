@@ -203,12 +203,14 @@ def objective_loss(
     generator: torch.Generator,
     p_drop: float = 0.1,
     times: TimeSampling = TimeSampling(),
+    passes: int = 1,
 ) -> LossTerms:
     """Compute the loss of ``card.objective``: denoising or flow matching.
 
     ``times`` draws the time of each structure (uniform unless told otherwise). A
     self-conditioning model is given, on :data:`SELF_CONDITION_FRACTION` of the calls, the
-    clean estimate of a first pass without gradient.
+    clean estimate of 1 to ``passes`` (uniform) chained passes without gradient, each given
+    the previous pass's estimate (recycling, as the sampler's chain of steps does).
     """
     t = times.sample(batch.n_systems, card, generator, batch.positions)
     noised = _noise(batch, card, t, generator)
@@ -216,7 +218,7 @@ def objective_loss(
     step_size = torch.zeros_like(t) if card.shortcut else None
     inputs = (noised.positions, noised.elements, batch.cell, batch.system_idx, t,
               batch.properties, mask)
-    previous = _first_clean_estimate(model, inputs, card, step_size, generator)
+    previous = _first_clean_estimate(model, inputs, card, step_size, generator, passes)
     extra = {} if previous is None else {"previous_clean": previous}
     pred_x, pred_e = model(*inputs, step_size=step_size, generator=generator, **extra)
     weight = position_loss_weight(t, card) if card.objective == "eps" else None
@@ -231,12 +233,14 @@ def _first_clean_estimate(
     card: ModelCard,
     step_size: Tensor | None,
     generator: torch.Generator,
+    passes: int = 1,
 ) -> Tensor | None:
     """Self-conditioning input of a training call, or None.
 
     For a self-conditioning model, on :data:`SELF_CONDITION_FRACTION` of the calls: the
-    clean positions (Å) implied by a first pass without gradient through the bare module
-    (not a DDP wrapper: one synchronised forward per backward). ``inputs`` are the
+    clean positions (Å) implied by 1 to ``passes`` (uniform) chained passes without
+    gradient through the bare module (not a DDP wrapper: one synchronised forward per
+    backward), each but the first given the estimate of the one before. ``inputs`` are the
     network's positional arguments ``(positions, elements, cell, system_idx, t,
     properties, property_mask)``.
     """
@@ -244,10 +248,16 @@ def _first_clean_estimate(
     if not card.model_config.get("self_condition") or float(
             torch.rand((), generator=generator, device=t.device)) >= SELF_CONDITION_FRACTION:
         return None
+    count = 1 if passes == 1 else int(torch.randint(1, passes + 1, (), generator=generator,
+                                                    device=t.device))
     inner = getattr(model, "module", model)
+    estimate = None
     with torch.no_grad():
-        first_x, _ = inner(*inputs, step_size=step_size, generator=generator)
-    return inner.clean_estimate(inputs[0], first_x, inputs[3], t)
+        for _ in range(count):
+            extra = {} if estimate is None else {"previous_clean": estimate}
+            out_x, _ = inner(*inputs, step_size=step_size, generator=generator, **extra)
+            estimate = inner.clean_estimate(inputs[0], out_x, inputs[3], t)
+    return estimate
 
 
 def denoising_loss(

@@ -159,6 +159,9 @@ class TrainConfig:
         pairs at ``t`` uniform in ``ranking_times``.
     ranking_weight, ranking_pairs, ranking_times
         Weight of the ranking loss, pairs per step, range of its diffusion times.
+    self_condition_passes
+        Self-conditioning models: the estimate a training call is given comes from 1 to
+        this many chained passes without gradient (uniform; 1: a single first pass).
     time_limit_min
         Wall-clock budget of this call, minutes: after the step that reaches it, the run
         writes ``last.pt`` and returns (resume continues it). The cosine schedule then
@@ -207,6 +210,7 @@ class TrainConfig:
     amp: bool = False
     data_on_device: bool = False
     compile: bool = False
+    self_condition_passes: int = 1
     time_limit_min: float | None = None
     ranking: str | None = None
     ranking_weight: float = 1.0
@@ -258,6 +262,9 @@ class TrainConfig:
         if self.compile and self.energy:
             raise InvalidArgumentError("compile does not support the energy variant (double "
                                        "backward); train it without compile")
+        if self.self_condition_passes < 1:
+            raise InvalidArgumentError(
+                f"self_condition_passes must be >= 1, got {self.self_condition_passes}")
         if self.time_limit_min is not None and self.time_limit_min <= 0:
             raise InvalidArgumentError(
                 f"time_limit_min must be positive, got {self.time_limit_min}")
@@ -518,7 +525,7 @@ class Trainer:
         )
         forward = _Autocast(net, device) if cfg.amp else net
         main = objective_loss(forward, batch, card, generator=generator, p_drop=cfg.p_drop,
-                              times=cfg.times())
+                              times=cfg.times(), passes=cfg.self_condition_passes)
         total = main.total
         if self.ranking is not None:
             total = total + cfg.ranking_weight * self._ranking_loss(net, step, ctx, device)

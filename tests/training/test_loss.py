@@ -5,12 +5,15 @@ import pytest
 import torch
 from scipy import stats
 
+from ase_amden.errors import InvalidArgumentError
 from ase_amden.models import Denoiser, DenoiserConfig, ModelCard
 from ase_amden.training import (
     TimeSampling,
+    TrainConfig,
     collate,
     denoising_loss,
     flow_matching_loss,
+    objective_loss,
     shortcut_loss,
 )
 from ase_amden.training.loss import SHORTCUT_STEP_SIZES, drop_properties
@@ -150,6 +153,38 @@ def test_self_conditioning_passes_a_first_estimate_on_some_steps(structures, tin
         assert step_calls in ([False], [False, True])
         assert (float(model.self_gate.grad) != 0.0) == used[-1]
     assert 10 <= sum(used) <= 30
+
+
+def test_self_conditioning_recycles_chained_passes(structures, tiny_model):
+    """With passes = 3 the estimate comes from 1, 2 or 3 chained passes without gradient,
+    each after the first given the estimate before it; the trained call gets the last."""
+    torch.manual_seed(0)
+    config = DenoiserConfig(n_classes=3, property_names=("g",), self_condition=True,
+                            channel_distances=True, **tiny_model)
+    model = Denoiser(config).double()
+    card = ModelCard(name="t", elements=["O", "Si"], model_config=asdict(config),
+                     property_names=["g"], property_mean=[30.0], property_std=[5.0])
+    batch = collate(structures, card.elements, ["g"], [30.0], [5.0]).to("cpu", torch.float64)
+    calls = []
+    original = model.forward
+
+    def counting(*args, **kwargs):
+        calls.append((kwargs.get("previous_clean") is not None, torch.is_grad_enabled()))
+        return original(*args, **kwargs)
+
+    model.forward = counting
+    counts = []
+    for seed in range(60):
+        start = len(calls)
+        objective_loss(model, batch, card, generator=torch.Generator().manual_seed(seed),
+                       passes=3)
+        step_calls = calls[start:]
+        assert step_calls[-1][1] and not any(grad for _, grad in step_calls[:-1])
+        assert [given for given, _ in step_calls] == [False] + [True] * (len(step_calls) - 1)
+        counts.append(len(step_calls) - 1)
+    assert set(counts) == {0, 1, 2, 3}
+    with pytest.raises(InvalidArgumentError, match="self_condition_passes"):
+        TrainConfig(self_condition_passes=0)
 
 
 def test_shortcut_loss_self_conditions_as_the_sampler_does(structures, tiny_model):

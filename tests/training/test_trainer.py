@@ -119,6 +119,15 @@ def test_cli_trains_a_network_variant_that_generates(tmp_path, train_cli, option
     assert len(atoms) == 6 and np.isfinite(atoms.positions).all()
 
 
+def test_cli_trains_with_recycled_self_conditioning(tmp_path, train_cli):
+    path = train_cli(
+        "--name", "recycled", "--out", str(tmp_path / "recycled"), "--max-steps", "3",
+        "--batch-size", "2", "--hidden", "8", "--layers", "2", "--self-condition",
+        "--self-condition-passes", "3", "--device", "cpu", "--quiet", "--no-resume",
+    )
+    assert load_checkpoint(path).card.training["config"]["self_condition_passes"] == 3
+
+
 def test_cli_refuses_an_unknown_backbone_and_self_conditioning_of_flow(train_cli):
     with pytest.raises(SystemExit):
         train_cli("--name", "x", "--backbone", "mace")
