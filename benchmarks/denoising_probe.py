@@ -5,6 +5,9 @@ For one noise-prediction model (``"eps"`` objective) and a reference dataset:
 - loss: the position term of the training loss, |eps_X - eps_X_theta|^2 per atom, at fixed
   times ``--times``, on training-split and held-out structures with the same noise draws;
   equal losses mean the model is not limited by the number of structures;
+- with ``--recycles N`` (self-conditioning models), also the loss after N chained passes at
+  the same ``t``, each given the clean estimate of the one before: the estimate a sampler's
+  chain of steps gives the network, which the plain loss (no estimate) leaves out;
 - recovery: each reference is noised forward to ``t0`` (``--renoise-times``) and denoised back
   with the ``sde`` sampler from ``t0`` (``ceil(--steps * t0)`` steps, the density of a full
   run), and the RDF RMSD of the result against the references is reported next to that of
@@ -78,6 +81,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="structures per split and per recovery run (default 4)")
     parser.add_argument("--draws", type=int, default=None,
                         help="noise draws per structure and t for the loss (default 4)")
+    parser.add_argument("--recycles", type=int, default=0, metavar="N",
+                        help="self-conditioning models: also report the loss after N chained "
+                             "passes, each given the previous clean estimate (default 0: off)")
     parser.add_argument("--steps", type=int, default=None,
                         help="sde steps of a full 0.99 -> 0 run (default 200)")
     parser.add_argument("--potential", default=None,
@@ -117,8 +123,13 @@ def batch_of(generator, structures, seed: int):
     return batch.with_ghosts(card.rho_max, torch_generator(seed, generator.device))
 
 
-def noise_loss(generator, structures, t: float, draws: int, seed: int) -> float:
-    """Mean position loss per atom over ``draws`` noise draws at time ``t``."""
+def noise_loss(generator, structures, t: float, draws: int, seed: int,
+               recycles: int = 0) -> float:
+    """Mean position loss per atom over ``draws`` noise draws at time ``t``.
+
+    With ``recycles`` (self-conditioning models) the loss of the last of ``recycles + 1``
+    chained passes, each after the first given the clean estimate of the one before.
+    """
     card, model = generator.card, generator.model
     losses = []
     for draw in range(draws):
@@ -127,9 +138,13 @@ def noise_loss(generator, structures, t: float, draws: int, seed: int) -> float:
         times = torch.full((batch.n_systems,), t, dtype=generator.dtype, device=generator.device)
         noisy = forward_noise(batch.positions, batch.elements, batch.cell, batch.system_idx,
                               times, card.position_schedule(), card.element_schedule(), rng)
-        with torch.enable_grad() if card.energy else torch.no_grad():
-            eps_x, _ = model(noisy.positions, noisy.elements, batch.cell, batch.system_idx,
-                             times, batch.properties, batch.property_mask)
+        estimate = {}
+        for _ in range(recycles + 1):
+            with torch.enable_grad() if card.energy else torch.no_grad():
+                eps_x, _ = model(noisy.positions, noisy.elements, batch.cell, batch.system_idx,
+                                 times, batch.properties, batch.property_mask, **estimate)
+            estimate = {"previous_clean": model.clean_estimate(
+                noisy.positions, eps_x.detach(), batch.system_idx, times)}
         losses.append(float((eps_x.detach() - noisy.eps_x).square().sum(-1).mean()))
     return float(np.mean(losses))
 
@@ -176,6 +191,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     times = [float(t) for t in args.times.split(",")]
     loss = {name: [noise_loss(generator, items, t, args.draws, args.seed) for t in times]
             for name, items in splits.items()}
+    if args.recycles:
+        if not card.model_config.get("self_condition"):
+            raise AmdenError(f"--recycles needs a self-conditioning model; {card.name!r} is not "
+                             "one (drop --recycles)")
+        loss.update({f"{name} recycled": [noise_loss(generator, items, t, args.draws, args.seed,
+                                                     args.recycles) for t in times]
+                     for name, items in splits.items()})
 
     recovery = []
     for t0 in [float(t) for t in args.renoise_times.split(",")]:

@@ -25,12 +25,15 @@ def finite(value) -> bool:
 
 
 def tiny_checkpoint(path, name, elements, *, properties=(), energy=False, rho_max=None,
-                    shortcut=False):
+                    shortcut=False, **network):
     config = DenoiserConfig(n_classes=len(elements) + 1, property_names=tuple(properties),
                             hidden=8, n_layers=1, n_vector=2, cutoff=3.0, time_dim=4,
-                            property_dim=4, energy=energy, shortcut=shortcut)
+                            property_dim=4, energy=energy, shortcut=shortcut, **network)
     torch.manual_seed(0)
     model = Denoiser(config).double()
+    if config.self_condition:  # an open gate, so that the estimate changes the output
+        with torch.no_grad():
+            model.self_gate.fill_(1.0)
     card = ModelCard(
         name=name, elements=list(elements), model_config=asdict(config), rho_max=rho_max,
         property_names=list(properties), property_units=["GPa", "Si atoms"][: len(properties)],
@@ -288,6 +291,22 @@ def test_denoising_probe(files, tmp_path):
     assert finite(data["rdf_rmsd_floor_test_vs_train"])
     assert data["references_relaxed_energy"] is None
     assert all(row["relaxed_energy"] is None for row in data["recovery"])
+
+
+def test_denoising_probe_recycles_the_self_conditioning_estimate(files, tmp_path):
+    from benchmarks import denoising_probe
+
+    checkpoint = tiny_checkpoint(tmp_path / "sc.pt", "tiny-Si-sc", ["Si"], n_radial=4,
+                                 self_condition=True)
+    common = ["--reference", files["si_data"], "--times", "0.1,0.5", "--renoise-times", "0.1",
+              "--quick", "--quiet", "--out", str(tmp_path)]
+    data = denoising_probe.main(["--checkpoint", str(checkpoint), "--recycles", "2", *common])
+    for split in ("train", "test"):
+        plain, recycled = data["loss"][split], data["loss"][f"{split} recycled"]
+        assert len(recycled) == 2 and all(finite(v) for v in recycled)
+        assert recycled != plain  # the estimate reaches the network
+    with pytest.raises(AmdenError, match="needs a self-conditioning model"):
+        denoising_probe.main(["--checkpoint", str(files["si"]), "--recycles", "2", *common])
 
 
 def test_denoising_probe_relaxed_energy_at_a_target(files, tmp_path):
