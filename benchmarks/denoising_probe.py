@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from ase_amden.analysis import rdf_rmsd
-from ase_amden.cli.arguments import target_pair
+from ase_amden.cli.arguments import positive_int, target_pair
 from ase_amden.data import AmorphousDataset
 from ase_amden.diffusion import (
     GuidedDenoiser,
@@ -81,9 +81,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="structures per split and per recovery run (default 4)")
     parser.add_argument("--draws", type=int, default=None,
                         help="noise draws per structure and t for the loss (default 4)")
-    parser.add_argument("--recycles", type=int, default=0, metavar="N",
+    parser.add_argument("--recycles", type=positive_int, default=0, metavar="N",
                         help="self-conditioning models: also report the loss after N chained "
-                             "passes, each given the previous clean estimate (default 0: off)")
+                             "passes, each given the previous clean estimate (default: off)")
     parser.add_argument("--steps", type=int, default=None,
                         help="sde steps of a full 0.99 -> 0 run (default 200)")
     parser.add_argument("--potential", default=None,
