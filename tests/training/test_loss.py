@@ -124,46 +124,16 @@ def test_edm_weight_gives_the_raw_network_output_unit_weight(structures, tiny_mo
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
-def test_self_conditioning_passes_a_first_estimate_on_some_steps(structures, tiny_model):
-    """About half the calls run a first pass without gradient and give its clean estimate to
-    the second; the gate, in the graph on every step, gets a nonzero gradient only from those."""
+def _self_conditioned_counting_calls(structures, tiny_model, shortcut=False):
+    """A tiny self-conditioning model, its card and batch, and the list its forward appends
+    ``(estimate given, gradient enabled)`` to on every call."""
     torch.manual_seed(0)
     config = DenoiserConfig(n_classes=3, property_names=("g",), self_condition=True,
-                            channel_distances=True, **tiny_model)
+                            shortcut=shortcut, channel_distances=True, **tiny_model)
     model = Denoiser(config).double()
     card = ModelCard(name="t", elements=["O", "Si"], model_config=asdict(config),
-                     property_names=["g"], property_mean=[30.0], property_std=[5.0])
-    batch = collate(structures, card.elements, ["g"], [30.0], [5.0]).to("cpu", torch.float64)
-    calls = []
-    original = model.forward
-
-    def counting(*args, **kwargs):
-        calls.append(kwargs.get("previous_clean") is not None)
-        return original(*args, **kwargs)
-
-    model.forward = counting
-    used = []
-    for seed in range(40):
-        model.zero_grad()
-        start = len(calls)
-        loss = denoising_loss(model, batch, card, generator=torch.Generator().manual_seed(seed))
-        loss.total.backward()
-        step_calls = calls[start:]
-        used.append(step_calls == [False, True])
-        assert step_calls in ([False], [False, True])
-        assert (float(model.self_gate.grad) != 0.0) == used[-1]
-    assert 10 <= sum(used) <= 30
-
-
-def test_self_conditioning_recycles_chained_passes(structures, tiny_model):
-    """With passes = 3 the estimate comes from 1, 2 or 3 chained passes without gradient,
-    each after the first given the estimate before it; the trained call gets the last."""
-    torch.manual_seed(0)
-    config = DenoiserConfig(n_classes=3, property_names=("g",), self_condition=True,
-                            channel_distances=True, **tiny_model)
-    model = Denoiser(config).double()
-    card = ModelCard(name="t", elements=["O", "Si"], model_config=asdict(config),
-                     property_names=["g"], property_mean=[30.0], property_std=[5.0])
+                     property_names=["g"], property_mean=[30.0], property_std=[5.0],
+                     shortcut=shortcut)
     batch = collate(structures, card.elements, ["g"], [30.0], [5.0]).to("cpu", torch.float64)
     calls = []
     original = model.forward
@@ -173,6 +143,30 @@ def test_self_conditioning_recycles_chained_passes(structures, tiny_model):
         return original(*args, **kwargs)
 
     model.forward = counting
+    return model, card, batch, calls
+
+
+def test_self_conditioning_passes_a_first_estimate_on_some_steps(structures, tiny_model):
+    """About half the calls run a first pass without gradient and give its clean estimate to
+    the second; the gate, in the graph on every step, gets a nonzero gradient only from those."""
+    model, card, batch, calls = _self_conditioned_counting_calls(structures, tiny_model)
+    used = []
+    for seed in range(40):
+        model.zero_grad()
+        start = len(calls)
+        loss = denoising_loss(model, batch, card, generator=torch.Generator().manual_seed(seed))
+        loss.total.backward()
+        step_calls = [given for given, _ in calls[start:]]
+        used.append(step_calls == [False, True])
+        assert step_calls in ([False], [False, True])
+        assert (float(model.self_gate.grad) != 0.0) == used[-1]
+    assert 10 <= sum(used) <= 30
+
+
+def test_self_conditioning_recycles_chained_passes(structures, tiny_model):
+    """With passes = 3 the estimate comes from 1, 2 or 3 chained passes without gradient,
+    each after the first given the estimate before it; the trained call gets the last."""
+    model, card, batch, calls = _self_conditioned_counting_calls(structures, tiny_model)
     counts = []
     for seed in range(60):
         start = len(calls)
@@ -191,22 +185,8 @@ def test_shortcut_loss_self_conditions_as_the_sampler_does(structures, tiny_mode
     """The second half step always sees the first half step's clean estimate; on about half
     the steps a first pass without gradient also feeds the first half step and the trained
     full step, and only then does the gate get a gradient."""
-    torch.manual_seed(0)
-    config = DenoiserConfig(n_classes=3, property_names=("g",), self_condition=True,
-                            shortcut=True, channel_distances=True, **tiny_model)
-    model = Denoiser(config).double()
-    card = ModelCard(name="t", elements=["O", "Si"], model_config=asdict(config),
-                     property_names=["g"], property_mean=[30.0], property_std=[5.0],
-                     shortcut=True)
-    batch = collate(structures, card.elements, ["g"], [30.0], [5.0]).to("cpu", torch.float64)
-    calls = []
-    original = model.forward
-
-    def counting(*args, **kwargs):
-        calls.append(kwargs.get("previous_clean") is not None)
-        return original(*args, **kwargs)
-
-    model.forward = counting
+    model, card, batch, calls = _self_conditioned_counting_calls(structures, tiny_model,
+                                                                 shortcut=True)
     used = []
     for seed in range(40):
         model.zero_grad()
@@ -214,7 +194,7 @@ def test_shortcut_loss_self_conditions_as_the_sampler_does(structures, tiny_mode
         loss = shortcut_loss(model, batch, card, generator=torch.Generator().manual_seed(seed))
         loss.total.backward()
         assert torch.isfinite(loss.total)
-        step_calls = calls[start:]
+        step_calls = [given for given, _ in calls[start:]]
         assert step_calls in ([False, True, False], [False, True, True, True])
         used.append(len(step_calls) == 4)
         assert (float(model.self_gate.grad) != 0.0) == used[-1]
